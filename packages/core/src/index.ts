@@ -20,16 +20,44 @@ export type {
   ModeStep,
   SessionView,
 } from "./mode-handler.js";
+export {
+  builtInModes,
+  createPassthroughMode,
+  DECISION_MODE,
+  HANDOFF_MODE,
+  ModeRegistry,
+  MULTI_ROUND_MODE,
+  PROPOSAL_MODE,
+  QUORUM_MODE,
+  TASK_MODE,
+} from "./modes/index.js";
+export {
+  DEFAULT_POLICY,
+  loadPolicyFile,
+  PolicyRegistry,
+  policyDescriptorOf,
+  validatePolicyRules,
+} from "./policy/index.js";
 export { DEFAULT_POLICY_ID, type PolicyDefinition } from "./policy/policy-definition.js";
+export { createRuntime } from "./runtime.js";
 export {
   type ListSessionsOptions,
   type MacpRuntime,
   MacpStreamError,
   type RecoveryReport,
   type RegistryOutcome,
+  type SessionSnapshot,
   type SessionStream,
   type SessionStreamOutput,
 } from "./runtime-api.js";
+export {
+  type Clock,
+  DEFAULT_LIMITS,
+  type RuntimeInfoOptions,
+  type RuntimeLimits,
+  type RuntimeLogger,
+  type RuntimeOptions,
+} from "./runtime-options.js";
 export { decodeLogRecord, encodeLogRecord } from "./store/log-codec.js";
 export type {
   IncomingRecord,
@@ -38,4 +66,5 @@ export type {
   LogRecord,
   SessionBinding,
 } from "./store/log-record.js";
+export { createMemoryStore, type MemoryStore } from "./store/memory-store.js";
 export type { SessionStore, StoredSession } from "./store/session-store.js";

@@ -19,6 +19,7 @@ import type {
 import type { Result } from "neverthrow";
 import type { MacpError } from "./errors.js";
 import type { Caller } from "./identity.js";
+import type { JsonValue } from "./json.js";
 
 /** The answer of a registry mutation that passed authorization: `{ok, error}` as on the wire. */
 export interface RegistryOutcome {
@@ -66,6 +67,21 @@ export interface ListSessionsOptions {
   /** 0 = default page size. */
   readonly pageSize: number;
   readonly pageToken: string;
+}
+
+/** Everything the runtime holds about one session, for tests, tools and replay checks. */
+export interface SessionSnapshot {
+  readonly metadata: SessionMetadata;
+  /** The mode state in the JSON shape of modes.md §0.7 (raw bytes for passthrough modes). */
+  readonly modeState: JsonValue | Uint8Array;
+  /** The resolution bytes, once RESOLVED. */
+  readonly resolution: Uint8Array | undefined;
+  /** Every accepted message_id, sorted. */
+  readonly acceptedMessageIds: readonly string[];
+  /** Accepted incoming envelopes (the last sequence number). */
+  readonly acceptedCount: number;
+  /** Cumulative suspended time, including a running suspension. */
+  readonly suspendedMs: number;
 }
 
 /** What recovery found in the store. */
@@ -137,6 +153,11 @@ export interface MacpRuntime {
   watchRoots(signal?: AbortSignal): AsyncIterable<RootsChanged>;
   /** The full policy list now and after every change. */
   watchPolicies(signal?: AbortSignal): AsyncIterable<WatchPoliciesResponse>;
+
+  /** A session's full state, or undefined if it is not in memory. No authorization: for hosts and tests. */
+  inspectSession(sessionId: string): SessionSnapshot | undefined;
+  /** A session's accepted envelopes in sequence order (sequence = index + 1). No authorization. */
+  readHistory(sessionId: string): Promise<Envelope[]>;
 
   /** The earliest time (ms, runtime clock) at which {@link processDueWork} has something to do. */
   nextDeadline(): number | undefined;

@@ -15,6 +15,10 @@ declare global {
     addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
     removeEventListener(type: "abort", listener: () => void): void;
   }
+  class AbortController {
+    readonly signal: AbortSignal;
+    abort(reason?: unknown): void;
+  }
 }
 
 export {};

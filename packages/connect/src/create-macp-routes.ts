@@ -1,0 +1,273 @@
+import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Caller, Clock, MacpRuntime } from "@macp/core";
+import { MacpStreamError } from "@macp/core";
+import { MACPRuntimeService } from "@macp/proto";
+import { createHealthState, type HealthState, registerHealthService } from "./health-state.js";
+import { pipeSessionStream } from "./pipe-session-stream.js";
+import { controlFailure, sendFailure, toStatusError } from "./wire-errors.js";
+
+/**
+ * The default request-size limit: the reference runtime's payload limit
+ * (1 MiB) plus 64 KiB for the rest of the envelope (core.md §20).
+ */
+export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 1_048_576 + 65_536;
+
+export interface MacpRoutesOptions {
+  /**
+   * Resolves the caller from the request headers (`authorization: Bearer …`,
+   * `x-macp-token`; see @macp/auth). Return `{ unauthenticated: reason }` for
+   * missing or bad credentials rather than throwing: the runtime answers
+   * UNAUTHENTICATED itself, at the point the protocol prescribes (on Send, as a
+   * NACK after the envelope's shape checks). A thrown ConnectError ends the call
+   * with its status; any other exception with INTERNAL. Not called for
+   * Initialize, ListModes, ListExtModes, ListRoots, GetManifest,
+   * WatchModeRegistry, WatchRoots and WatchPolicies, which clients call without
+   * credentials.
+   */
+  authenticate(headers: Headers): Caller | Promise<Caller>;
+  /**
+   * The time written into NACKs (`accepted_at_unix_ms`). Default: the wall
+   * clock. Pass the runtime's clock so acks agree with it.
+   */
+  readonly clock?: Clock;
+  /**
+   * Largest request message accepted, in bytes. A larger one is refused by the
+   * transport (RESOURCE_EXHAUSTED) before any handler runs. Default
+   * {@link DEFAULT_MAX_RECEIVE_MESSAGE_BYTES}; keep it at the runtime's
+   * `maxPayloadBytes` + 64 KiB, or oversized payloads never reach the
+   * PAYLOAD_TOO_LARGE check.
+   */
+  readonly maxReceiveMessageBytes?: number;
+  /**
+   * The state `grpc.health.v1.Health` reports from. Default: a new state that
+   * always reports SERVING. `false` leaves the health service off the router
+   * (when the host already serves its own).
+   */
+  readonly health?: HealthState | false;
+  /**
+   * When aborted, every open server stream (StreamSession, the watches,
+   * health Watch) ends with UNAVAILABLE so clients reconnect elsewhere; unary
+   * calls in flight are left to finish. Default: none (streams end only on
+   * client cancel, deadline, or runtime close).
+   */
+  readonly shutdownSignal?: AbortSignal;
+}
+
+const wallClock: Clock = { now: () => Date.now() };
+
+/**
+ * The MACPRuntimeService (all 24 RPCs) and grpc.health.v1.Health as a Connect
+ * route function, for any Connect adapter: connect-node, connect-fastify,
+ * connect-express. All three protocols (gRPC, gRPC-Web, Connect) are served.
+ * The routes hold no protocol rules: they authenticate, call the runtime, and
+ * put its answer on the wire (see wire-errors.ts for the error table).
+ */
+export function createMacpRoutes(
+  runtime: MacpRuntime,
+  options: MacpRoutesOptions,
+): (router: ConnectRouter) => void {
+  const clock = options.clock ?? wallClock;
+  const readMaxBytes = options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES;
+  const shutdownSignal = options.shutdownSignal;
+  const healthState = options.health === undefined ? createHealthState() : options.health;
+
+  const authenticate = async (context: HandlerContext): Promise<Caller> =>
+    options.authenticate(context.requestHeader);
+
+  // The signal a runtime stream is opened with: the call's own (client cancel,
+  // deadline, call completion) joined with the host's shutdown.
+  const streamSignal = (context: HandlerContext): AbortSignal =>
+    shutdownSignal === undefined
+      ? context.signal
+      : AbortSignal.any([context.signal, shutdownSignal]);
+
+  // Runtime streams end quietly when their signal fires; if that was the
+  // shutdown, tell the client so it reconnects instead of treating it as a normal end.
+  const endOfStream = (): void => {
+    if (shutdownSignal?.aborted === true) {
+      throw new ConnectError("the server is shutting down", Code.Unavailable);
+    }
+  };
+
+  async function* relay<T, R>(source: AsyncIterable<T>, map: (item: T) => R): AsyncIterable<R> {
+    try {
+      for await (const item of source) yield map(item);
+    } catch (error) {
+      if (error instanceof MacpStreamError) throw toStatusError(error.error);
+      throw error;
+    }
+    endOfStream();
+  }
+
+  return (router) => {
+    router.service(
+      MACPRuntimeService,
+      {
+        initialize(request) {
+          const result = runtime.initialize(request);
+          if (result.isErr()) throw toStatusError(result.error);
+          return result.value;
+        },
+
+        async send(request, context) {
+          const caller = await authenticate(context);
+          const result = await runtime.send(request.envelope, caller);
+          if (result.isOk()) return { ack: result.value };
+          return {
+            ack: sendFailure(result.error, {
+              sessionId: request.envelope?.sessionId ?? "",
+              messageId: request.envelope?.messageId ?? "",
+              now: clock.now(),
+            }),
+          };
+        },
+
+        async *streamSession(requests, context) {
+          const caller = await authenticate(context);
+          const abort = new AbortController();
+          const signal = AbortSignal.any([streamSignal(context), abort.signal]);
+          const opened = runtime.openSessionStream(caller, signal);
+          if (opened.isErr()) throw toStatusError(opened.error);
+          yield* pipeSessionStream(opened.value, requests, abort);
+          endOfStream();
+        },
+
+        async getSession(request, context) {
+          const caller = await authenticate(context);
+          const result = await runtime.getSession(request.sessionId, caller);
+          if (result.isErr()) throw toStatusError(result.error);
+          return { metadata: result.value };
+        },
+
+        async cancelSession(request, context) {
+          const caller = await authenticate(context);
+          const result = await runtime.cancelSession(request.sessionId, request.reason, caller);
+          if (result.isOk()) return { ack: result.value };
+          return { ack: controlFailure(result.error, request.sessionId, clock.now()) };
+        },
+
+        async suspendSession(request, context) {
+          const caller = await authenticate(context);
+          const result = await runtime.suspendSession(request.sessionId, request.reason, caller);
+          if (result.isOk()) return { ack: result.value };
+          return { ack: controlFailure(result.error, request.sessionId, clock.now()) };
+        },
+
+        async resumeSession(request, context) {
+          const caller = await authenticate(context);
+          const result = await runtime.resumeSession(request.sessionId, request.reason, caller);
+          if (result.isOk()) return { ack: result.value };
+          return { ack: controlFailure(result.error, request.sessionId, clock.now()) };
+        },
+
+        getManifest(request) {
+          const result = runtime.getManifest(request.agentId);
+          if (result.isErr()) throw toStatusError(result.error);
+          return { manifest: result.value };
+        },
+
+        listModes() {
+          return { modes: runtime.listModes() };
+        },
+
+        watchModeRegistry(_request, context) {
+          return relay(runtime.watchModeRegistry(streamSignal(context)), (change) => ({ change }));
+        },
+
+        listRoots() {
+          return { roots: runtime.listRoots() };
+        },
+
+        watchRoots(_request, context) {
+          return relay(runtime.watchRoots(streamSignal(context)), (change) => ({ change }));
+        },
+
+        listExtModes() {
+          return { modes: runtime.listExtModes() };
+        },
+
+        async registerExtMode(request, context) {
+          const caller = await authenticate(context);
+          const result = runtime.registerExtMode(request.modeDescriptor, caller);
+          if (result.isErr()) throw toStatusError(result.error);
+          return { ok: result.value.ok, error: result.value.error };
+        },
+
+        async unregisterExtMode(request, context) {
+          const caller = await authenticate(context);
+          const result = runtime.unregisterExtMode(request.mode, caller);
+          if (result.isErr()) throw toStatusError(result.error);
+          return { ok: result.value.ok, error: result.value.error };
+        },
+
+        async promoteMode(request, context) {
+          const caller = await authenticate(context);
+          const result = runtime.promoteMode(request.mode, request.promotedModeName, caller);
+          if (result.isErr()) throw toStatusError(result.error);
+          return { ok: result.value.ok, error: result.value.error, mode: result.value.mode ?? "" };
+        },
+
+        async *watchSignals(_request, context) {
+          const caller = await authenticate(context);
+          const result = runtime.watchSignals(caller, streamSignal(context));
+          if (result.isErr()) throw toStatusError(result.error);
+          yield* relay(result.value, (envelope) => ({ envelope }));
+        },
+
+        async listSessions(request, context) {
+          const caller = await authenticate(context);
+          const result = runtime.listSessions(
+            { pageSize: request.pageSize, pageToken: request.pageToken },
+            caller,
+          );
+          if (result.isErr()) throw toStatusError(result.error);
+          return result.value;
+        },
+
+        async *watchSessions(_request, context) {
+          const caller = await authenticate(context);
+          const result = runtime.watchSessions(caller, streamSignal(context));
+          if (result.isErr()) throw toStatusError(result.error);
+          yield* relay(result.value, (event) => ({ event }));
+        },
+
+        async registerPolicy(request, context) {
+          const caller = await authenticate(context);
+          const result = runtime.registerPolicy(request.policyDescriptor, caller);
+          if (result.isErr()) throw toStatusError(result.error);
+          return { ok: result.value.ok, error: result.value.error };
+        },
+
+        async unregisterPolicy(request, context) {
+          const caller = await authenticate(context);
+          const result = runtime.unregisterPolicy(request.policyId, caller);
+          if (result.isErr()) throw toStatusError(result.error);
+          return { ok: result.value.ok, error: result.value.error };
+        },
+
+        async getPolicy(request, context) {
+          const caller = await authenticate(context);
+          const result = runtime.getPolicy(request.policyId, caller);
+          if (result.isErr()) throw toStatusError(result.error);
+          return { policyDescriptor: result.value };
+        },
+
+        async listPolicies(request, context) {
+          const caller = await authenticate(context);
+          const result = runtime.listPolicies(request.mode, caller);
+          if (result.isErr()) throw toStatusError(result.error);
+          return result.value;
+        },
+
+        watchPolicies(_request, context) {
+          return relay(runtime.watchPolicies(streamSignal(context)), (snapshot) => snapshot);
+        },
+      },
+      { readMaxBytes },
+    );
+    if (healthState !== false) {
+      registerHealthService(router, healthState, { readMaxBytes, shutdownSignal });
+    }
+  };
+}

@@ -1,0 +1,16 @@
+// @macp/connect/node: a Node HTTP/2 server for the MACP routes (h2c for
+// development, TLS with HTTP/1.1 fallback for production), the runtime's timer
+// driver, and SIGTERM/SIGINT handling.
+
+export {
+  installShutdownHandlers,
+  type ShutdownHandlerOptions,
+} from "./install-shutdown-handlers.js";
+export {
+  type MacpServer,
+  type MacpServerCloseOptions,
+  type MacpServerOptions,
+  type MacpTlsOptions,
+  startMacpServer,
+} from "./start-macp-server.js";
+export { startTimerDriver, type TimerDriver, type TimerDriverOptions } from "./timer-driver.js";

@@ -1,0 +1,186 @@
+import * as http2 from "node:http2";
+import type { AddressInfo, Socket } from "node:net";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { MacpRuntime, RuntimeLogger } from "@macp/core";
+import { createMacpRoutes, type MacpRoutesOptions } from "../create-macp-routes.js";
+import { createHealthState } from "../health-state.js";
+import { startTimerDriver, type TimerDriver, type TimerDriverOptions } from "./timer-driver.js";
+
+/** PEM-encoded server certificate (chain) and private key. */
+export interface MacpTlsOptions {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+}
+
+export interface MacpServerOptions extends Omit<MacpRoutesOptions, "health" | "shutdownSignal"> {
+  /** The runtime to serve. The server owns it from here: `close()` closes it. */
+  readonly runtime: MacpRuntime;
+  /** Interface to bind. Default "127.0.0.1" (loopback only; use "0.0.0.0" in a container). */
+  readonly host?: string;
+  /** Port to bind; 0 picks a free one (see `MacpServer.address`). Default 50051. */
+  readonly port?: number;
+  /**
+   * Serve TLS (HTTP/2, with HTTP/1.1 fallback so gRPC-Web and Connect work
+   * from browsers and plain HTTP/1.1 clients). Default: none, i.e. plaintext
+   * HTTP/2 (h2c), which gRPC clients accept only when told to connect
+   * insecurely. Plaintext is for development (core.md AUTH-10).
+   */
+  readonly tls?: MacpTlsOptions;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (MACP_MAX_CONCURRENT_STREAMS). Default 128. */
+  readonly maxConcurrentStreams?: number;
+  /**
+   * Drive the runtime's timers (TTL expiry, eviction): see {@link startTimerDriver}.
+   * `false` when something else calls `processDueWork()`. Default: on, with
+   * the routes' `clock`.
+   */
+  readonly timerDriver?: false | Omit<TimerDriverOptions, "clock" | "logger">;
+  /** Where server errors are reported. Default: console. */
+  readonly logger?: Pick<RuntimeLogger, "info" | "error">;
+}
+
+export interface MacpServerCloseOptions {
+  /** How long unary calls in flight may take to finish before connections are cut. Default 10 000 ms (MACP_SHUTDOWN_DRAIN_SECS). */
+  readonly drainMs?: number;
+}
+
+export interface MacpServer {
+  /** The bound address; `port` is the real one when 0 was asked for. */
+  readonly address: { readonly host: string; readonly port: number };
+  /** Base URL for Connect clients, e.g. `http://127.0.0.1:50051`. */
+  readonly url: string;
+  /**
+   * Graceful shutdown: health turns NOT_SERVING, the listener stops accepting,
+   * HTTP/2 connections get GOAWAY, open streams end with UNAVAILABLE, unary
+   * calls in flight get up to `drainMs` to finish, remaining connections are
+   * cut, the timer driver stops, and `runtime.close()` flushes the store.
+   * Resolves when all of that is done. Calling it again returns the same promise.
+   */
+  close(options?: MacpServerCloseOptions): Promise<void>;
+}
+
+const DEFAULT_DRAIN_MS = 10_000;
+
+/**
+ * Starts a Node HTTP/2 server with the MACP routes (all three protocols) and
+ * grpc.health.v1, plus the runtime's timer driver. Resolves once listening.
+ */
+export async function startMacpServer(options: MacpServerOptions): Promise<MacpServer> {
+  const { runtime, tls } = options;
+  const host = options.host ?? "127.0.0.1";
+  const logger = options.logger ?? console;
+  const health = createHealthState();
+  const shutdown = new AbortController();
+
+  const handler = connectNodeAdapter({
+    routes: createMacpRoutes(runtime, {
+      authenticate: (headers) => options.authenticate(headers),
+      clock: options.clock,
+      maxReceiveMessageBytes: options.maxReceiveMessageBytes,
+      health,
+      shutdownSignal: shutdown.signal,
+    }),
+  });
+
+  let closing = false;
+  let inFlight = 0;
+  let onIdle: (() => void) | undefined;
+  const listener = (
+    request: http2.Http2ServerRequest,
+    response: http2.Http2ServerResponse,
+  ): void => {
+    if (closing) {
+      // Only an HTTP/1.1 keep-alive connection can still bring a request here;
+      // HTTP/2 connections have had GOAWAY. Connect clients read 503 as UNAVAILABLE.
+      response.writeHead(503, request.httpVersionMajor >= 2 ? {} : { connection: "close" });
+      response.end();
+      return;
+    }
+    inFlight++;
+    response.once("close", () => {
+      inFlight--;
+      if (inFlight === 0) onIdle?.();
+    });
+    handler(request, response);
+  };
+
+  const settings: http2.Settings = { maxConcurrentStreams: options.maxConcurrentStreams ?? 128 };
+  const server =
+    tls === undefined
+      ? http2.createServer({ settings }, listener)
+      : http2.createSecureServer(
+          { cert: tls.cert, key: tls.key, allowHTTP1: true, settings },
+          listener,
+        );
+
+  const sockets = new Set<Socket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  server.on("session", (session: http2.ServerHttp2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 50051, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  server.on("error", (error) => {
+    logger.error("MACP server error", { error });
+  });
+
+  const bound = server.address() as AddressInfo;
+  const address = { host, port: bound.port };
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+  const url = `${tls === undefined ? "http" : "https"}://${urlHost}:${bound.port}`;
+
+  let timers: TimerDriver | undefined;
+  if (options.timerDriver !== false) {
+    timers = startTimerDriver(runtime, {
+      ...options.timerDriver,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+      logger,
+    });
+  }
+
+  const drained = (drainMs: number): Promise<void> =>
+    new Promise((resolve) => {
+      if (inFlight === 0) {
+        resolve();
+        return;
+      }
+      const timeout = setTimeout(resolve, drainMs);
+      onIdle = () => {
+        clearTimeout(timeout);
+        resolve();
+      };
+    });
+
+  let closed: Promise<void> | undefined;
+  const close = async (closeOptions: MacpServerCloseOptions): Promise<void> => {
+    closing = true;
+    health.setServing(false);
+    server.close();
+    for (const session of sessions) session.close();
+    shutdown.abort();
+    await drained(closeOptions.drainMs ?? DEFAULT_DRAIN_MS);
+    for (const session of sessions) session.destroy();
+    for (const socket of sockets) socket.destroy();
+    await timers?.stop();
+    await runtime.close();
+  };
+
+  return {
+    address,
+    url,
+    close(closeOptions = {}) {
+      closed ??= close(closeOptions);
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,548 @@
+// The routes over real HTTP/2 (h2c) with Connect's gRPC client: the behaviour
+// the official SDKs observe, call by call.
+
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, type Client, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type MacpServer, startMacpServer } from "@macp/connect/node";
+import {
+  type Envelope,
+  health,
+  MACPRuntimeService,
+  SessionLifecycleEvent_EventType,
+  SessionState,
+  type StreamSessionRequest,
+  StreamSessionRequestSchema,
+  type StreamSessionResponse,
+} from "@macp/proto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  bearer,
+  commitment,
+  devAuthenticate,
+  envelope,
+  newRuntime,
+  newSessionId,
+  type Pushable,
+  proposal,
+  pushable,
+  Reader,
+  sessionStart,
+  vote,
+} from "./support.js";
+
+let server: MacpServer;
+let client: Client<typeof MACPRuntimeService>;
+let healthClient: Client<typeof health.Health>;
+
+beforeAll(async () => {
+  server = await startMacpServer({
+    runtime: newRuntime(),
+    authenticate: devAuthenticate,
+    port: 0,
+  });
+  const transport = createGrpcTransport({ baseUrl: server.url });
+  client = createClient(MACPRuntimeService, transport);
+  healthClient = createClient(health.Health, transport);
+});
+
+afterAll(async () => {
+  await server?.close({ drainMs: 1000 });
+});
+
+async function send(env: Envelope, agent: string | undefined = env.sender) {
+  const response = await client.send(
+    { envelope: env },
+    agent === undefined ? {} : { headers: bearer(agent) },
+  );
+  if (response.ack === undefined) throw new Error("Send answered without an ack");
+  return response.ack;
+}
+
+async function startDecision(initiator = "coordinator", participants = ["alice", "bob"]) {
+  const sessionId = newSessionId();
+  const ack = await send(sessionStart(sessionId, initiator, participants));
+  expect(ack.ok, ack.error?.message).toBe(true);
+  return sessionId;
+}
+
+async function statusOf(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (error) {
+    return ConnectError.from(error);
+  }
+  throw new Error("the call succeeded");
+}
+
+function openStream(agent: string): {
+  frames: Pushable<StreamSessionRequest>;
+  reader: Reader<StreamSessionResponse>;
+  abort: AbortController;
+} {
+  const frames = pushable<StreamSessionRequest>();
+  const abort = new AbortController();
+  const responses = client.streamSession(frames, { headers: bearer(agent), signal: abort.signal });
+  return { frames, reader: new Reader(responses), abort };
+}
+
+function subscribeFrame(sessionId: string, afterSequence = 0n): StreamSessionRequest {
+  return create(StreamSessionRequestSchema, {
+    subscribeSessionId: sessionId,
+    afterSequence,
+  });
+}
+
+function envelopeFrame(env: Envelope): StreamSessionRequest {
+  return create(StreamSessionRequestSchema, { envelope: env });
+}
+
+function envelopeOf(response: StreamSessionResponse): Envelope {
+  if (response.response.case !== "envelope") {
+    throw new Error(`expected an envelope, got ${JSON.stringify(response.response.value)}`);
+  }
+  return response.response.value;
+}
+
+describe("Initialize", () => {
+  it("selects 1.0 without credentials", async () => {
+    const response = await client.initialize({
+      supportedProtocolVersions: ["1.0"],
+      clientInfo: { name: "test" },
+    });
+    expect(response.selectedProtocolVersion).toBe("1.0");
+    expect(response.runtimeInfo?.name).not.toBe("");
+    expect(response.supportedModes).toContain("macp.mode.decision.v1");
+  });
+
+  it("refuses an empty version list with INVALID_ARGUMENT", async () => {
+    const error = await statusOf(client.initialize({ supportedProtocolVersions: [] }));
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.rawMessage).toMatch(/^INVALID_REQUEST: /);
+  });
+
+  it("refuses a list without 1.0 with FAILED_PRECONDITION", async () => {
+    const error = await statusOf(client.initialize({ supportedProtocolVersions: ["2.0"] }));
+    expect(error.code).toBe(Code.FailedPrecondition);
+    expect(error.rawMessage).toMatch(/^UNSUPPORTED_PROTOCOL_VERSION: /);
+  });
+});
+
+describe("Send", () => {
+  it("runs a decision session to RESOLVED, then GetSession reports it", async () => {
+    const sessionId = newSessionId();
+    const start = sessionStart(sessionId, "coordinator", ["alice", "bob"]);
+    const startAck = await send(start);
+    expect(startAck).toMatchObject({
+      ok: true,
+      duplicate: false,
+      messageId: start.messageId,
+      sessionId,
+      sessionState: SessionState.OPEN,
+    });
+    expect(startAck.acceptedAtUnixMs).toBeGreaterThan(0n);
+
+    for (const env of [
+      proposal(sessionId, "alice"),
+      vote(sessionId, "alice"),
+      vote(sessionId, "bob"),
+    ]) {
+      const ack = await send(env);
+      expect(ack.ok, ack.error?.message).toBe(true);
+      expect(ack.messageId).toBe(env.messageId);
+    }
+    const done = await send(commitment(sessionId, "coordinator"));
+    expect(done.ok, done.error?.message).toBe(true);
+    expect(done.sessionState).toBe(SessionState.RESOLVED);
+
+    const { metadata } = await client.getSession({ sessionId }, { headers: bearer("alice") });
+    expect(metadata).toMatchObject({
+      sessionId,
+      mode: "macp.mode.decision.v1",
+      state: SessionState.RESOLVED,
+      initiator: "coordinator",
+      participants: ["alice", "bob"],
+      modeVersion: "1.0.0",
+      configurationVersion: "cfg-1",
+    });
+  });
+
+  it("answers a duplicate with ok + duplicate", async () => {
+    const sessionId = await startDecision();
+    const env = proposal(sessionId, "alice");
+    expect((await send(env)).ok).toBe(true);
+    const again = await send(env);
+    expect(again).toMatchObject({ ok: true, duplicate: true, messageId: env.messageId });
+  });
+
+  it("answers UNAUTHENTICATED as a NACK, not a status", async () => {
+    const sessionId = newSessionId();
+    const start = sessionStart(sessionId, "", ["alice"]);
+    const ack = await send(start, undefined);
+    expect(ack).toMatchObject({
+      ok: false,
+      duplicate: false,
+      messageId: start.messageId,
+      sessionId,
+      sessionState: SessionState.UNSPECIFIED,
+      error: {
+        code: "UNAUTHENTICATED",
+        sessionId,
+        messageId: start.messageId,
+      },
+    });
+    expect(ack.acceptedAtUnixMs).toBeGreaterThan(0n);
+    expect(ack.error?.details.length).toBe(0);
+  });
+
+  it("answers kernel refusals as NACKs with the registry code", async () => {
+    const sessionId = await startDecision();
+    const cases: [Envelope, string, string][] = [
+      [proposal(newSessionId(), "alice"), "alice", "SESSION_NOT_FOUND"],
+      [proposal(sessionId, "mallory"), "mallory", "FORBIDDEN"],
+      [sessionStart(sessionId, "coordinator", ["alice"]), "coordinator", "SESSION_ALREADY_EXISTS"],
+      [
+        envelope({
+          sessionId,
+          sender: "alice",
+          messageType: "Proposal",
+          payload: new Uint8Array(),
+          macpVersion: "2.0",
+        }),
+        "alice",
+        "UNSUPPORTED_PROTOCOL_VERSION",
+      ],
+      [
+        envelope({ sessionId, sender: "alice", messageType: "", payload: new Uint8Array() }),
+        "alice",
+        "INVALID_ENVELOPE",
+      ],
+      [proposal(sessionId, "bob"), "alice", "UNAUTHENTICATED"],
+    ];
+    for (const [env, agent, code] of cases) {
+      const ack = await send(env, agent);
+      expect(ack, code).toMatchObject({
+        ok: false,
+        messageId: env.messageId,
+        sessionId: env.sessionId,
+        sessionState: SessionState.UNSPECIFIED,
+        error: { code, sessionId: env.sessionId, messageId: env.messageId },
+      });
+      expect(ack.error?.message, code).not.toBe("");
+    }
+  });
+
+  it("answers a request without an envelope with INVALID_ARGUMENT", async () => {
+    const error = await statusOf(client.send({}, { headers: bearer("alice") }));
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.rawMessage).toMatch(/^INVALID_REQUEST: /);
+  });
+
+  it("refuses an oversized request in the transport, and NACKs a large payload within the limit", async () => {
+    const sessionId = await startDecision();
+    const huge = proposal(sessionId, "alice", "big", new Uint8Array(1_048_576 + 100_000));
+    const error = await statusOf(client.send({ envelope: huge }, { headers: bearer("alice") }));
+    expect(error.code).toBe(Code.ResourceExhausted);
+
+    const large = proposal(sessionId, "alice", "large", new Uint8Array(1_048_576 + 1000));
+    const ack = await send(large);
+    expect(ack.error?.code).toBe("PAYLOAD_TOO_LARGE");
+  });
+});
+
+describe("GetSession", () => {
+  it("answers with statuses: UNAUTHENTICATED, NOT_FOUND, PERMISSION_DENIED", async () => {
+    const sessionId = await startDecision();
+    const unauthenticated = await statusOf(client.getSession({ sessionId }));
+    expect(unauthenticated.code).toBe(Code.Unauthenticated);
+    expect(unauthenticated.rawMessage).toMatch(/^UNAUTHENTICATED: /);
+
+    const missing = await statusOf(
+      client.getSession({ sessionId: newSessionId() }, { headers: bearer("alice") }),
+    );
+    expect(missing.code).toBe(Code.NotFound);
+
+    const outsider = await statusOf(
+      client.getSession({ sessionId }, { headers: bearer("mallory") }),
+    );
+    expect(outsider.code).toBe(Code.PermissionDenied);
+    expect(outsider.rawMessage).toMatch(/^FORBIDDEN: /);
+  });
+});
+
+describe("CancelSession / SuspendSession / ResumeSession", () => {
+  it("answers authn, lookup and authority failures with statuses", async () => {
+    const sessionId = await startDecision();
+    const unauthenticated = await statusOf(client.cancelSession({ sessionId, reason: "x" }));
+    expect(unauthenticated.code).toBe(Code.Unauthenticated);
+
+    const missing = await statusOf(
+      client.cancelSession(
+        { sessionId: newSessionId(), reason: "x" },
+        { headers: bearer("coordinator") },
+      ),
+    );
+    expect(missing.code).toBe(Code.NotFound);
+
+    const notAuthority = await statusOf(
+      client.cancelSession({ sessionId, reason: "x" }, { headers: bearer("mallory") }),
+    );
+    expect(notAuthority.code).toBe(Code.PermissionDenied);
+    expect(notAuthority.rawMessage).toMatch(/^FORBIDDEN: /);
+  });
+
+  it("answers state errors with a NACK carrying the session id and an empty message id", async () => {
+    const sessionId = await startDecision();
+    const cancelled = await client.cancelSession(
+      { sessionId, reason: "no longer needed" },
+      { headers: bearer("coordinator") },
+    );
+    expect(cancelled.ack).toMatchObject({
+      ok: true,
+      sessionId,
+      sessionState: SessionState.CANCELLED,
+    });
+
+    const suspended = await client.suspendSession(
+      { sessionId, reason: "pause" },
+      { headers: bearer("coordinator") },
+    );
+    expect(suspended.ack).toMatchObject({
+      ok: false,
+      duplicate: false,
+      messageId: "",
+      sessionId,
+      sessionState: SessionState.UNSPECIFIED,
+      error: { code: "SESSION_NOT_OPEN", sessionId, messageId: "" },
+    });
+    expect(suspended.ack?.acceptedAtUnixMs).toBeGreaterThan(0n);
+  });
+
+  it("suspends and resumes", async () => {
+    const sessionId = await startDecision();
+    const suspended = await client.suspendSession(
+      { sessionId, reason: "pause" },
+      { headers: bearer("coordinator") },
+    );
+    expect(suspended.ack?.sessionState).toBe(SessionState.SUSPENDED);
+    const resumed = await client.resumeSession(
+      { sessionId, reason: "go on" },
+      { headers: bearer("coordinator") },
+    );
+    expect(resumed.ack?.sessionState).toBe(SessionState.OPEN);
+  });
+});
+
+describe("StreamSession", () => {
+  it("echoes the sender's own accepted envelope", async () => {
+    const sessionId = newSessionId();
+    const { frames, reader, abort } = openStream("coordinator");
+    const start = sessionStart(sessionId, "coordinator", ["alice"]);
+    frames.push(envelopeFrame(start));
+    const echoed = envelopeOf(await reader.next());
+    expect(echoed).toMatchObject({
+      messageId: start.messageId,
+      sessionId,
+      sender: "coordinator",
+      messageType: "SessionStart",
+    });
+    abort.abort();
+  });
+
+  it("replays history then follows live, without gap or duplicate", async () => {
+    const sessionId = await startDecision();
+    const first = proposal(sessionId, "alice");
+    await send(first);
+
+    const { frames, reader } = openStream("bob");
+    frames.push(subscribeFrame(sessionId));
+    const replayed = [envelopeOf(await reader.next()), envelopeOf(await reader.next())];
+    expect(replayed.map((env) => env.messageType)).toEqual(["SessionStart", "Proposal"]);
+    expect(replayed[1]?.messageId).toBe(first.messageId);
+
+    const live = vote(sessionId, "alice");
+    await send(live);
+    expect(envelopeOf(await reader.next()).messageId).toBe(live.messageId);
+    expect(await reader.quietFor(200)).toBe(true);
+
+    // Half-close: the server ends the call with OK.
+    frames.close();
+    const end = await reader.drain();
+    expect(end).toEqual({ items: [], error: undefined });
+  });
+
+  it("replays only what follows after_sequence", async () => {
+    const sessionId = await startDecision();
+    const first = proposal(sessionId, "alice");
+    await send(first);
+    const { frames, reader, abort } = openStream("bob");
+    frames.push(subscribeFrame(sessionId, 1n));
+    expect(envelopeOf(await reader.next()).messageId).toBe(first.messageId);
+    abort.abort();
+  });
+
+  it("replays nothing when after_sequence is past the end, then goes live", async () => {
+    const sessionId = await startDecision();
+    const { frames, reader, abort } = openStream("bob");
+    frames.push(subscribeFrame(sessionId, 100n));
+    expect(await reader.quietFor(200)).toBe(true);
+    const live = proposal(sessionId, "alice");
+    await send(live);
+    expect(envelopeOf(await reader.next()).messageId).toBe(live.messageId);
+    abort.abort();
+  });
+
+  it("answers an unauthorized subscribe inline and keeps the stream open", async () => {
+    const secret = await startDecision("coordinator", ["alice"]);
+    const open = await startDecision("coordinator", ["mallory"]);
+    const { frames, reader, abort } = openStream("mallory");
+    frames.push(subscribeFrame(secret));
+    const refused = await reader.next();
+    expect(refused.response.case).toBe("error");
+    expect(refused.response.value).toMatchObject({ code: "FORBIDDEN", sessionId: secret });
+
+    // Still open and still unbound: a subscription mallory may make works.
+    frames.push(subscribeFrame(open));
+    expect(envelopeOf(await reader.next())).toMatchObject({
+      sessionId: open,
+      messageType: "SessionStart",
+    });
+    abort.abort();
+  });
+
+  it("ends the call with INVALID_ARGUMENT when a frame targets another session", async () => {
+    const { frames, reader } = openStream("coordinator");
+    const first = newSessionId();
+    frames.push(envelopeFrame(sessionStart(first, "coordinator", ["alice"])));
+    expect(envelopeOf(await reader.next()).sessionId).toBe(first);
+    frames.push(envelopeFrame(sessionStart(newSessionId(), "coordinator", ["alice"])));
+    const end = await reader.drain();
+    expect(end.items).toEqual([]);
+    expect(ConnectError.from(end.error).code).toBe(Code.InvalidArgument);
+  });
+
+  it("ends the call with UNAUTHENTICATED before reading frames", async () => {
+    const frames = pushable<StreamSessionRequest>();
+    const reader = new Reader(client.streamSession(frames));
+    const end = await reader.drain();
+    expect(ConnectError.from(end.error).code).toBe(Code.Unauthenticated);
+  });
+});
+
+describe("StreamSession with a slow consumer", () => {
+  let slowServer: MacpServer;
+  let slowClient: Client<typeof MACPRuntimeService>;
+
+  beforeAll(async () => {
+    slowServer = await startMacpServer({
+      runtime: newRuntime({ sessionStreamBuffer: 2 }),
+      authenticate: devAuthenticate,
+      port: 0,
+    });
+    slowClient = createClient(
+      MACPRuntimeService,
+      createGrpcTransport({ baseUrl: slowServer.url }),
+    );
+  });
+
+  afterAll(async () => {
+    await slowServer?.close({ drainMs: 1000 });
+  });
+
+  it("ends a subscriber that falls behind with RESOURCE_EXHAUSTED", async () => {
+    const sessionId = newSessionId();
+    const start = sessionStart(sessionId, "coordinator", ["alice", "bob"]);
+    await slowClient.send({ envelope: start }, { headers: bearer("coordinator") });
+
+    const frames = pushable<StreamSessionRequest>();
+    const reader = new Reader(slowClient.streamSession(frames, { headers: bearer("bob") }));
+    frames.push(subscribeFrame(sessionId));
+    expect(envelopeOf(await reader.next()).messageType).toBe("SessionStart");
+
+    // Stop reading while large envelopes pile up: HTTP/2 flow control stalls
+    // the server's writes, the runtime's per-subscriber buffer overflows.
+    const bulk = new Uint8Array(256 * 1024);
+    for (let i = 0; i < 24; i++) {
+      const ack = await slowClient.send(
+        { envelope: proposal(sessionId, "alice", `p${i}`, bulk) },
+        { headers: bearer("alice") },
+      );
+      expect(ack.ack?.ok, ack.ack?.error?.message).toBe(true);
+    }
+    const end = await reader.drain(10_000);
+    expect(end.items.length).toBeLessThan(24);
+    expect(ConnectError.from(end.error).code).toBe(Code.ResourceExhausted);
+  });
+});
+
+describe("watches", () => {
+  it("WatchSessions starts with CREATED for known sessions, then follows", async () => {
+    const sessionId = await startDecision();
+    const abort = new AbortController();
+    const reader = new Reader(
+      client.watchSessions({}, { headers: bearer("observer"), signal: abort.signal }),
+    );
+    let event = (await reader.next()).event;
+    while (event?.session?.sessionId !== sessionId) event = (await reader.next()).event;
+    expect(event.eventType).toBe(SessionLifecycleEvent_EventType.CREATED);
+
+    await client.cancelSession({ sessionId, reason: "done" }, { headers: bearer("coordinator") });
+    let live = (await reader.next()).event;
+    while (live?.session?.sessionId !== sessionId) live = (await reader.next()).event;
+    expect(live.eventType).toBe(SessionLifecycleEvent_EventType.CANCELLED);
+    abort.abort();
+  });
+
+  it("WatchSessions needs credentials", async () => {
+    const end = await new Reader(client.watchSessions({})).drain();
+    expect(ConnectError.from(end.error).code).toBe(Code.Unauthenticated);
+  });
+
+  it("WatchModeRegistry sends an initial hint without credentials", async () => {
+    const abort = new AbortController();
+    const reader = new Reader(client.watchModeRegistry({}, { signal: abort.signal }));
+    const first = await reader.next();
+    expect(first.change?.registry).toBe("modes");
+    abort.abort();
+  });
+
+  it("WatchRoots sends an initial hint without credentials", async () => {
+    const abort = new AbortController();
+    const reader = new Reader(client.watchRoots({}, { signal: abort.signal }));
+    expect((await reader.next()).change?.observedAtUnixMs).toBeGreaterThan(0n);
+    abort.abort();
+  });
+});
+
+describe("discovery without credentials", () => {
+  it("serves ListModes, ListExtModes, ListRoots and GetManifest", async () => {
+    const modes = await client.listModes({});
+    expect(modes.modes.map((mode) => mode.mode)).toContain("macp.mode.decision.v1");
+    const ext = await client.listExtModes({});
+    expect(ext.modes.map((mode) => mode.mode)).toContain("ext.multi_round.v1");
+    expect((await client.listRoots({})).roots).toEqual([]);
+    const manifest = await client.getManifest({ agentId: "" });
+    expect(manifest.manifest?.supportedModes.length).toBeGreaterThan(0);
+    const unknown = await statusOf(client.getManifest({ agentId: "someone-else" }));
+    expect(unknown.code).toBe(Code.NotFound);
+  });
+
+  it("requires credentials for ListSessions and policy reads", async () => {
+    expect((await statusOf(client.listSessions({}))).code).toBe(Code.Unauthenticated);
+    expect((await statusOf(client.listPolicies({}))).code).toBe(Code.Unauthenticated);
+    const listed = await client.listPolicies({}, { headers: bearer("alice") });
+    expect(listed.descriptors.map((policy) => policy.policyId)).toContain("policy.default");
+  });
+});
+
+describe("grpc.health.v1.Health", () => {
+  it("reports SERVING for the server and the MACP service, NOT_FOUND otherwise", async () => {
+    const { SERVING } = health.HealthCheckResponse_ServingStatus;
+    expect((await healthClient.check({ service: "" })).status).toBe(SERVING);
+    expect((await healthClient.check({ service: "macp.v1.MACPRuntimeService" })).status).toBe(
+      SERVING,
+    );
+    const unknown = await statusOf(healthClient.check({ service: "nope.Service" }));
+    expect(unknown.code).toBe(Code.NotFound);
+  });
+});

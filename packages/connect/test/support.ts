@@ -1,0 +1,257 @@
+// Shared fixtures for the transport tests: a dev-mode authenticate function,
+// decision-mode envelopes, and small async helpers for driving streams.
+
+import { randomUUID } from "node:crypto";
+import { create, toBinary } from "@bufbuild/protobuf";
+import {
+  type Caller,
+  createDevIdentity,
+  createRuntime,
+  type MacpRuntime,
+  type RuntimeLimits,
+} from "@macp/core";
+import {
+  CommitmentPayloadSchema,
+  decision,
+  type Envelope,
+  EnvelopeSchema,
+  SessionStartPayloadSchema,
+} from "@macp/proto";
+
+export const DECISION = "macp.mode.decision.v1";
+
+/** Dev mode (core.md AUTH-6): the bearer value is the agent id. */
+export function devAuthenticate(headers: Headers): Caller {
+  const authorization = headers.get("authorization");
+  if (authorization === null) return { unauthenticated: "missing credentials" };
+  if (!authorization.startsWith("Bearer ")) return { unauthenticated: "not a bearer credential" };
+  return createDevIdentity(authorization.slice("Bearer ".length));
+}
+
+export function newRuntime(limits?: Partial<RuntimeLimits>): MacpRuntime {
+  return createRuntime({
+    clock: { now: () => Date.now() },
+    ...(limits === undefined ? {} : { limits }),
+  });
+}
+
+export function bearer(agent: string): { authorization: string } {
+  return { authorization: `Bearer ${agent}` };
+}
+
+export function newSessionId(): string {
+  return randomUUID();
+}
+
+interface EnvelopeInit {
+  readonly sessionId: string;
+  readonly sender: string;
+  readonly messageType: string;
+  readonly payload: Uint8Array;
+  readonly messageId?: string;
+  readonly mode?: string;
+  readonly macpVersion?: string;
+}
+
+export function envelope(init: EnvelopeInit): Envelope {
+  return create(EnvelopeSchema, {
+    macpVersion: init.macpVersion ?? "1.0",
+    mode: init.mode ?? DECISION,
+    messageType: init.messageType,
+    messageId: init.messageId ?? randomUUID(),
+    sessionId: init.sessionId,
+    sender: init.sender,
+    timestampUnixMs: BigInt(Date.now()),
+    payload: init.payload,
+  });
+}
+
+export function sessionStart(
+  sessionId: string,
+  initiator: string,
+  participants: readonly string[],
+): Envelope {
+  return envelope({
+    sessionId,
+    sender: initiator,
+    messageType: "SessionStart",
+    payload: toBinary(
+      SessionStartPayloadSchema,
+      create(SessionStartPayloadSchema, {
+        intent: "pick a deployment window",
+        participants: [...participants],
+        modeVersion: "1.0.0",
+        configurationVersion: "cfg-1",
+        policyVersion: "policy.default",
+        ttlMs: 60_000n,
+      }),
+    ),
+  });
+}
+
+export function proposal(
+  sessionId: string,
+  sender: string,
+  proposalId = "p1",
+  supportingData: Uint8Array = new Uint8Array(0),
+): Envelope {
+  return envelope({
+    sessionId,
+    sender,
+    messageType: "Proposal",
+    payload: toBinary(
+      decision.ProposalPayloadSchema,
+      create(decision.ProposalPayloadSchema, {
+        proposalId,
+        option: "tuesday",
+        rationale: "lowest traffic",
+        supportingData,
+      }),
+    ),
+  });
+}
+
+export function vote(sessionId: string, sender: string, proposalId = "p1"): Envelope {
+  return envelope({
+    sessionId,
+    sender,
+    messageType: "Vote",
+    payload: toBinary(
+      decision.VotePayloadSchema,
+      create(decision.VotePayloadSchema, { proposalId, vote: "APPROVE", reason: "fine by me" }),
+    ),
+  });
+}
+
+export function commitment(sessionId: string, sender: string): Envelope {
+  return envelope({
+    sessionId,
+    sender,
+    messageType: "Commitment",
+    payload: toBinary(
+      CommitmentPayloadSchema,
+      create(CommitmentPayloadSchema, {
+        commitmentId: randomUUID(),
+        action: "decision.selected",
+        authorityScope: "deployment",
+        reason: "every participant approved",
+        modeVersion: "1.0.0",
+        policyVersion: "policy.default",
+        configurationVersion: "cfg-1",
+        outcomePositive: true,
+      }),
+    ),
+  });
+}
+
+/** An async iterable the test pushes into: the client side of a streaming request. */
+export interface Pushable<T> extends AsyncIterable<T> {
+  push(item: T): void;
+  close(): void;
+}
+
+export function pushable<T>(): Pushable<T> {
+  const items: T[] = [];
+  let closed = false;
+  let wake: (() => void) | undefined;
+  return {
+    push(item) {
+      items.push(item);
+      wake?.();
+    },
+    close() {
+      closed = true;
+      wake?.();
+    },
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        const item = items.shift();
+        if (item !== undefined) {
+          yield item;
+          continue;
+        }
+        if (closed) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        wake = undefined;
+      }
+    },
+  };
+}
+
+/**
+ * Pulls from an async iterable only when asked, so a test can read the first
+ * items, stop reading, and later see how the stream ended.
+ */
+export class Reader<T> {
+  private readonly iterator: AsyncIterator<T>;
+  /** A read in progress; kept across a timeout so no item is lost. */
+  private pending: Promise<IteratorResult<T>> | undefined;
+
+  constructor(source: AsyncIterable<T>) {
+    this.iterator = source[Symbol.asyncIterator]();
+  }
+
+  private pull(): Promise<IteratorResult<T>> {
+    if (this.pending === undefined) {
+      this.pending = this.iterator.next();
+      this.pending.catch(() => {});
+    }
+    return this.pending;
+  }
+
+  /** The next item; fails if the stream ends (or errors) or nothing arrives within `timeoutMs`. */
+  async next(timeoutMs = 5000): Promise<T> {
+    const result = await withTimeout(this.pull(), timeoutMs, "a stream item");
+    this.pending = undefined;
+    if (result.done === true) throw new Error("the stream ended");
+    return result.value;
+  }
+
+  /** True if nothing arrives within `ms`; an item that arrives later is kept for {@link next}. */
+  async quietFor(ms: number): Promise<boolean> {
+    const pending = this.pull();
+    return Promise.race([
+      pending.then(
+        () => false,
+        () => false,
+      ),
+      sleep(ms).then(() => true),
+    ]);
+  }
+
+  /** Reads until the stream ends: the items read and the error it ended with, if any. */
+  async drain(timeoutMs = 5000): Promise<{ items: T[]; error: unknown }> {
+    const items: T[] = [];
+    try {
+      for (;;) {
+        const result = await withTimeout(this.pull(), timeoutMs, "the end of the stream");
+        this.pending = undefined;
+        if (result.done === true) return { items, error: undefined };
+        items.push(result.value);
+      }
+    } catch (error) {
+      this.pending = undefined;
+      return { items, error };
+    }
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

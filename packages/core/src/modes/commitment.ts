@@ -1,0 +1,126 @@
+import { type CommitmentPayload, CommitmentPayloadSchema } from "@macp/proto";
+import { err, ok, type Result } from "neverthrow";
+import type { MacpError } from "../errors.js";
+import type { SessionView } from "../mode-handler.js";
+import { commitmentRulesOrDefault } from "../policy/policy-rules.js";
+import { decodePayload, forbidden, invalidEnvelope, isBlank } from "./mode-support.js";
+
+// Commitment handling shared by every mode (modes.md §0.4–§0.6, core.md CMT-1..CMT-6).
+
+export const COMMITMENT = "Commitment";
+
+const NEGATIVE_ACTION_SUFFIXES = ["rejected", "failed", "declined"];
+const POSITIVE_ACTION_SUFFIXES = ["selected", "accepted", "completed", "approved"];
+
+/**
+ * The `outcome_positive` an action's suffix demands, or undefined when the
+ * action leaves it open (modes.md §0.4 #6). A plain suffix test, as in the
+ * reference runtime: "foo.unaccepted" counts as positive.
+ */
+export function requiredOutcomeForAction(action: string): boolean | undefined {
+  if (NEGATIVE_ACTION_SUFFIXES.some((suffix) => action.endsWith(suffix))) return false;
+  if (POSITIVE_ACTION_SUFFIXES.some((suffix) => action.endsWith(suffix))) return true;
+  return undefined;
+}
+
+/**
+ * Whether `sender` may commit under the session's bound policy (modes.md §0.5).
+ * Also the rule for who besides the initiator may cancel, suspend or resume.
+ */
+export function isCommitmentAuthority(session: SessionView, sender: string): boolean {
+  const rules = commitmentRulesOrDefault(session.policy.rules);
+  switch (rules.authority) {
+    case "any_participant":
+      return sender === session.initiator || session.participants.includes(sender);
+    case "designated_role":
+      // Ids are matched literally; the initiator gets no implicit right here.
+      return rules.designatedRoles.includes(sender);
+    default:
+      // "initiator_only" and any unknown authority.
+      return sender === session.initiator;
+  }
+}
+
+/** The policy-driven Commitment authority check of the standard modes. */
+export function checkCommitmentAuthority(
+  session: SessionView,
+  sender: string,
+): Result<void, MacpError> {
+  return isCommitmentAuthority(session, sender)
+    ? ok(undefined)
+    : err(forbidden(`${sender} is not authorized to commit under the session's policy`));
+}
+
+/** multi_round and passthrough ignore the policy: only the initiator commits. */
+export function checkInitiatorCommitment(
+  session: SessionView,
+  sender: string,
+): Result<void, MacpError> {
+  return sender === session.initiator
+    ? ok(undefined)
+    : err(forbidden("only the session initiator may commit in this mode"));
+}
+
+/**
+ * Decodes and validates a Commitment payload against the session (CMT-1..CMT-6),
+ * in the reference runtime's order. Every failure is INVALID_ENVELOPE.
+ */
+export function validateCommitmentPayload(
+  session: SessionView,
+  payload: Uint8Array,
+): Result<CommitmentPayload, MacpError> {
+  return decodePayload(CommitmentPayloadSchema, payload, COMMITMENT).andThen((commitment) => {
+    const required: [string, string][] = [
+      ["commitment_id", commitment.commitmentId],
+      ["action", commitment.action],
+      ["authority_scope", commitment.authorityScope],
+      ["reason", commitment.reason],
+    ];
+    for (const [field, value] of required) {
+      if (isBlank(value)) return err(invalidEnvelope(`Commitment ${field} must not be blank`));
+    }
+    if (commitment.modeVersion !== session.modeVersion) {
+      return err(
+        invalidEnvelope(
+          `Commitment mode_version '${commitment.modeVersion}' does not match the session's '${session.modeVersion}'`,
+        ),
+      );
+    }
+    if (commitment.configurationVersion !== session.configurationVersion) {
+      return err(
+        invalidEnvelope(
+          `Commitment configuration_version '${commitment.configurationVersion}' does not match the session's '${session.configurationVersion}'`,
+        ),
+      );
+    }
+    // Empty defers to the bound policy. A session with no recorded policy id
+    // (an old replay) accepts any value, as the reference runtime does.
+    if (
+      commitment.policyVersion !== "" &&
+      session.policyVersion !== "" &&
+      commitment.policyVersion !== session.policyVersion
+    ) {
+      return err(
+        invalidEnvelope(
+          `Commitment policy_version '${commitment.policyVersion}' does not match the session's '${session.policyVersion}'`,
+        ),
+      );
+    }
+    const supersedes = commitment.supersedes;
+    if (
+      supersedes !== undefined &&
+      (isBlank(supersedes.sessionId) || isBlank(supersedes.commitmentHash))
+    ) {
+      return err(invalidEnvelope("Commitment supersedes needs session_id and commitment_hash"));
+    }
+    const requiredOutcome = requiredOutcomeForAction(commitment.action);
+    if (requiredOutcome !== undefined && commitment.outcomePositive !== requiredOutcome) {
+      return err(
+        invalidEnvelope(
+          `Commitment action '${commitment.action}' requires outcome_positive=${requiredOutcome}`,
+        ),
+      );
+    }
+    return ok(commitment);
+  });
+}

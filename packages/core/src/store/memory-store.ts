@@ -1,0 +1,47 @@
+import type { LogRecord } from "./log-record.js";
+import type { SessionStore, StoredSession } from "./session-store.js";
+
+/** A store that keeps every log in memory. Synchronous, so the runtime never waits on it. */
+export interface MemoryStore extends SessionStore {
+  /** Total records held, for tests and benchmarks. */
+  readonly recordCount: number;
+  /** Makes the next appends fail, to exercise storage-failure paths. */
+  failAppends(reason: string | undefined): void;
+}
+
+export function createMemoryStore(): MemoryStore {
+  const logs = new Map<string, LogRecord[]>();
+  let recordCount = 0;
+  let failure: string | undefined;
+  let closed = false;
+  return {
+    get recordCount() {
+      return recordCount;
+    },
+    failAppends(reason) {
+      failure = reason;
+    },
+    append(sessionId, record) {
+      if (closed) throw new Error("store is closed");
+      if (failure !== undefined) throw new Error(failure);
+      const log = logs.get(sessionId);
+      if (log) log.push(record);
+      else logs.set(sessionId, [record]);
+      recordCount++;
+    },
+    read(sessionId) {
+      return logs.get(sessionId);
+    },
+    *loadAll(): Iterable<StoredSession> {
+      for (const [sessionId, records] of logs) yield { sessionId, records };
+    },
+    delete(sessionId) {
+      const log = logs.get(sessionId);
+      if (log) recordCount -= log.length;
+      logs.delete(sessionId);
+    },
+    async close() {
+      closed = true;
+    },
+  };
+}

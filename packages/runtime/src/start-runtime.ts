@@ -1,0 +1,296 @@
+// Composes the packages into the running server, in the reference's start-up
+// order: store, preloaded policies, recovery, authentication, then the
+// listener. Every step that can refuse throws a StartupError naming the
+// variable an operator has to change.
+
+import { readFile } from "node:fs/promises";
+import { type Authenticator, createAuthenticator } from "@macp/auth";
+import { type MacpServer, startMacpServer } from "@macp/connect/node";
+import {
+  type Clock,
+  createMemoryStore,
+  createRuntime,
+  type MacpRuntime,
+  type PolicyDefinition,
+  type SessionStore,
+} from "@macp/core";
+import { type FileStore, openFileStore } from "@macp/store-file";
+import { type MetricsAddress, type RuntimeConfig, formatAddress } from "./config.js";
+import { startDiskRetention } from "./disk-retention.js";
+import { createLogger, type Logger, runtimeLoggerFrom } from "./logger.js";
+import { createRuntimeMetrics, type MetricsServer, startMetricsServer } from "./metrics.js";
+import { loadPoliciesDir, PoliciesDirError } from "./policies-dir.js";
+import { RUNTIME_VERSION } from "./version.js";
+
+/** A start-up step failed; `message` is one line that starts with the variable to change. */
+export class StartupError extends Error {
+  readonly variable: string;
+  constructor(variable: string, detail: string) {
+    super(`${variable}: ${detail}`);
+    this.name = "StartupError";
+    this.variable = variable;
+  }
+}
+
+export interface StartRuntimeOptions {
+  /** Where logs go. Default: pino JSON on stdout at `config.logLevel`. */
+  readonly logger?: Logger;
+  /** The runtime's clock. Default: the system clock. */
+  readonly clock?: Clock;
+}
+
+/** The server `macp-runtime` runs. */
+export interface RunningRuntime {
+  /** The runtime behind the listener (instrumented for metrics). */
+  readonly runtime: MacpRuntime;
+  /** The bound gRPC address; the port is the real one when 0 was configured. */
+  readonly address: { readonly host: string; readonly port: number };
+  /** Base URL for clients, e.g. `http://127.0.0.1:50051`. */
+  readonly url: string;
+  /** The metrics endpoint, when MACP_METRICS_ADDR is set and could be bound. */
+  readonly metricsAddress: MetricsAddress | undefined;
+  readonly logger: Logger;
+  /**
+   * Graceful stop: streams end with UNAVAILABLE, unary calls get `drainMs`
+   * (default: the configured drain) to finish, the store is flushed and closed.
+   */
+  close(options?: { readonly drainMs?: number }): Promise<void>;
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+
+/** Starts the runtime server described by `config` (see {@link loadConfig}). */
+export async function startRuntime(
+  config: RuntimeConfig,
+  options: StartRuntimeOptions = {},
+): Promise<RunningRuntime> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
+  const runtimeLogger = runtimeLoggerFrom(logger);
+  for (const warning of config.warnings) logger.warn(warning);
+  if (config.checkpointInterval > 0) {
+    logger.warn(
+      "MACP_CHECKPOINT_INTERVAL has no effect: this runtime keeps each session's full log and replays it at start-up",
+    );
+  }
+
+  // The cleanup list runs in reverse if a later step fails, so a refused
+  // start leaves no open files or listeners behind.
+  const cleanup: (() => Promise<void> | void)[] = [];
+  const unwind = async (): Promise<void> => {
+    for (const step of cleanup.reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        logger.warn({ err: error }, "cleanup after a failed start-up failed");
+      }
+    }
+  };
+
+  try {
+    const store = await openStore(config, runtimeLogger);
+    cleanup.push(() => store.close());
+
+    const policies = await loadPolicies(config, logger);
+
+    const runtime = createRuntime({
+      clock,
+      store,
+      limits: {
+        maxPayloadBytes: config.maxPayloadBytes,
+        sessionStartsPerMinute: config.sessionStartsPerMinute,
+        messagesPerMinute: config.messagesPerMinute,
+        sessionRetentionMs: config.sessionRetentionMs,
+      },
+      policies,
+      policyRegistryReadOnly: config.policiesDir !== undefined,
+      runtimeInfo: {
+        name: "macp-runtime",
+        title: "MACP TypeScript Runtime",
+        version: RUNTIME_VERSION,
+        description: "The Multi-Agent Coordination Protocol runtime, in TypeScript",
+      },
+      logger: runtimeLogger,
+      strictRecovery: config.strictRecovery,
+    });
+    cleanup.pop();
+    cleanup.push(() => runtime.close());
+
+    const metrics = createRuntimeMetrics();
+    let report: Awaited<ReturnType<MacpRuntime["recover"]>>;
+    try {
+      report = await runtime.recover();
+    } catch (error) {
+      throw new StartupError("MACP_STRICT_RECOVERY", `recovery failed: ${describe(error)}`);
+    }
+    metrics.recordRecovery(report);
+    logger.info(
+      { sessions: report.sessions, records: report.records, quarantined: report.quarantined.length },
+      "replayed sessions from log",
+    );
+    for (const lost of report.quarantined) {
+      logger.warn(lost, "session could not be recovered and is not served");
+    }
+
+    const authenticator = createAuthenticatorFromConfig(config, logger);
+    cleanup.push(() => authenticator.close());
+
+    const tls = await readTls(config);
+    const instrumented = metrics.instrument(runtime);
+    let server: MacpServer;
+    try {
+      server = await startMacpServer({
+        runtime: instrumented,
+        authenticate: metrics.instrumentAuthenticate((headers: Headers) =>
+          authenticator.authenticate(headers),
+        ),
+        clock,
+        host: config.bind.host,
+        port: config.bind.port,
+        ...(tls === undefined ? {} : { tls }),
+        maxReceiveMessageBytes: config.maxReceiveMessageBytes,
+        maxConcurrentStreams: config.maxConcurrentStreams,
+        timerDriver: { cleanupIntervalMs: config.cleanupIntervalMs },
+        logger: runtimeLogger,
+      });
+    } catch (error) {
+      throw new StartupError(
+        "MACP_BIND_ADDR",
+        `cannot listen on ${formatAddress(config.bind)}: ${describe(error)}`,
+      );
+    }
+    // From here the server owns the runtime and closes it.
+    cleanup.pop();
+    cleanup.pop();
+    cleanup.push(() => authenticator.close());
+    cleanup.push(() => server.close({ drainMs: 0 }));
+
+    let metricsServer: MetricsServer | undefined;
+    if (config.metrics !== undefined) {
+      metricsServer = await startMetricsServer(metrics, config.metrics, logger);
+    }
+    const retention =
+      config.storage.kind === "file" && config.sessionDiskRetentionMs > 0
+        ? startDiskRetention({
+            runtime,
+            store,
+            clock,
+            retentionMs: config.sessionDiskRetentionMs,
+            intervalMs: config.cleanupIntervalMs,
+            logger,
+          })
+        : undefined;
+
+    if (tls === undefined) {
+      logger.warn(
+        "serving plaintext HTTP/2 (MACP_ALLOW_INSECURE=1); set MACP_TLS_CERT_PATH and MACP_TLS_KEY_PATH in production",
+      );
+    }
+    logger.info(
+      {
+        address: formatAddress(server.address),
+        url: server.url,
+        tls: tls !== undefined,
+        auth: config.auth.devMode ? "dev" : config.auth.resolvers.join(","),
+        storage: config.storage.kind === "file" ? config.storage.directory : "memory",
+        policyRegistryReadOnly: config.policiesDir !== undefined,
+        metrics: metricsServer === undefined ? null : formatAddress(metricsServer.address),
+      },
+      `macp-runtime v${RUNTIME_VERSION} listening`,
+    );
+
+    let closing: Promise<void> | undefined;
+    return {
+      runtime: instrumented,
+      address: server.address,
+      url: server.url,
+      metricsAddress: metricsServer?.address,
+      logger,
+      close(closeOptions = {}) {
+        closing ??= (async () => {
+          await retention?.stop();
+          await server.close({ drainMs: closeOptions.drainMs ?? config.shutdownDrainMs });
+          await metricsServer?.close();
+          authenticator.close();
+          logger.info("state persisted, goodbye");
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}
+
+async function openStore(
+  config: RuntimeConfig,
+  logger: ReturnType<typeof runtimeLoggerFrom>,
+): Promise<SessionStore | FileStore> {
+  if (config.storage.kind === "memory") return createMemoryStore();
+  try {
+    return await openFileStore({
+      directory: config.storage.directory,
+      logger,
+      deleteTerminalAfterMs: config.sessionDiskRetentionMs,
+    });
+  } catch (error) {
+    throw new StartupError("MACP_DATA_DIR", describe(error));
+  }
+}
+
+async function loadPolicies(config: RuntimeConfig, logger: Logger): Promise<PolicyDefinition[]> {
+  if (config.policiesDir === undefined) return [];
+  try {
+    const policies = await loadPoliciesDir(config.policiesDir);
+    logger.info(
+      { directory: config.policiesDir, policies: policies.map((policy) => policy.policyId) },
+      `loaded ${policies.length} policies from MACP_POLICIES_DIR; the policy registry is read-only`,
+    );
+    return policies;
+  } catch (error) {
+    if (error instanceof PoliciesDirError) {
+      throw new StartupError(error.variable, error.message.slice(error.variable.length + 2));
+    }
+    throw error;
+  }
+}
+
+function createAuthenticatorFromConfig(config: RuntimeConfig, logger: Logger): Authenticator {
+  let authenticator: Authenticator;
+  try {
+    authenticator = createAuthenticator(config.auth.options);
+  } catch (error) {
+    // authConfigFromEnv already validated these settings; this is a safety net.
+    throw new StartupError("MACP_AUTH_TOKENS_JSON", describe(error));
+  }
+  if (authenticator.devMode) {
+    logger.warn(
+      "dev-mode authentication: any bearer value is accepted as the sender, with full privileges",
+    );
+  } else {
+    logger.info({ resolvers: authenticator.resolvers }, "auth resolver chain initialized");
+  }
+  return authenticator;
+}
+
+async function readTls(
+  config: RuntimeConfig,
+): Promise<{ readonly cert: Buffer; readonly key: Buffer } | undefined> {
+  if (config.tls === undefined) return undefined;
+  const read = async (variable: string, path: string): Promise<Buffer> => {
+    try {
+      return await readFile(path);
+    } catch (error) {
+      throw new StartupError(variable, `cannot read ${JSON.stringify(path)}: ${describe(error)}`);
+    }
+  };
+  return {
+    cert: await read("MACP_TLS_CERT_PATH", config.tls.certPath),
+    key: await read("MACP_TLS_KEY_PATH", config.tls.keyPath),
+  };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,677 @@
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  truncate,
+  writeFile,
+} from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import {
+  encodeLogRecord,
+  type IncomingRecord,
+  type InternalRecord,
+  type LogRecord,
+  type RuntimeLogger,
+  type StoredSession,
+} from "@macp/core";
+import { EnvelopeSchema, ModeDescriptorSchema } from "@macp/proto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  createFileStore,
+  type FileStore,
+  FileStoreError,
+  type FileStoreFileSystem,
+  type FileStoreHandle,
+  type FileStoreOptions,
+  nodeFileSystem,
+  openFileStore,
+} from "./index.js";
+import { logFileName } from "./log-file.js";
+
+// --- fixtures ------------------------------------------------------------------
+
+const SESSION_A = "6f1c2d3e-4a5b-4c6d-8e7f-0a1b2c3d4e5f";
+const SESSION_B = "0d9e8f7a-6b5c-4d3e-9f2a-1b0c9d8e7f6a";
+
+function incoming(sessionId: string, messageId: string, start = false): IncomingRecord {
+  const envelope = create(EnvelopeSchema, {
+    macpVersion: "1.0",
+    mode: "macp.mode.decision.v1",
+    messageType: start ? "SessionStart" : "Proposal",
+    messageId,
+    sessionId,
+    sender: "agent://alice",
+    timestampUnixMs: 1_700_000_000_000n,
+    payload: new Uint8Array([1, 2, 3, messageId.length]),
+  });
+  if (!start) return { kind: "incoming", envelope, receivedAtMs: 1_700_000_000_123 };
+  return {
+    kind: "incoming",
+    envelope,
+    receivedAtMs: 1_700_000_000_100,
+    binding: {
+      modeVersion: "1.0.0",
+      policy: {
+        policyId: "policy.default",
+        mode: "*",
+        description: "default",
+        rules: { voting: { algorithm: "none" } },
+        schemaVersion: 1,
+        registeredAtUnixMs: 0,
+      },
+      modeDescriptor: create(ModeDescriptorSchema, {
+        mode: "macp.mode.decision.v1",
+        modeVersion: "1.0.0",
+        title: "Decision",
+      }),
+      strict: true,
+      expiresAtMs: 1_700_000_060_000,
+      maxSuspendMs: 604_800_000,
+      semanticsRev: 1,
+    },
+  };
+}
+
+function internal(receivedAtMs = 1_700_000_001_000): InternalRecord {
+  return { kind: "internal", type: "SessionCancel", receivedAtMs, payload: Uint8Array.of(10, 2) };
+}
+
+/** Records compare by their encoding: the codec is the store's contract. */
+function bytesOf(records: readonly LogRecord[] | undefined): number[][] {
+  return (records ?? []).map((record) => [...encodeLogRecord(record)]);
+}
+
+interface CapturedLogger extends RuntimeLogger {
+  readonly lines: string[];
+}
+
+function capture(): CapturedLogger {
+  const lines: string[] = [];
+  const push = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+    lines.push(`${level} ${message} ${fields ? JSON.stringify(fields) : ""}`);
+  };
+  return { lines, info: push("info"), warn: push("warn"), error: push("error") };
+}
+
+async function collect(store: FileStore): Promise<StoredSession[]> {
+  const out: StoredSession[] = [];
+  for await (const session of store.loadAll()) out.push(session);
+  return out;
+}
+
+function flip(bytes: Uint8Array, at: number): void {
+  bytes[at] = (bytes[at] ?? 0) ^ 0x5a;
+}
+
+function systemError(code: string): Error {
+  return Object.assign(new Error(`${code}: simulated`), { code });
+}
+
+/**
+ * A file system whose calls fail on demand. `faults` is read at each call, so a
+ * test can make the disk full, then free it again.
+ */
+interface Faults {
+  /** Writes fail with this code after writing `writeBudget` more bytes. */
+  writeError?: string;
+  writeBudget?: number;
+  datasyncError?: string;
+  createError?: string;
+  readdirError?: string;
+  readError?: string;
+  truncateError?: string;
+}
+
+function faultyFs(faults: Faults): FileStoreFileSystem {
+  const wrap = (handle: FileStoreHandle): FileStoreHandle => ({
+    async write(buffer, offset, length, position) {
+      if (faults.writeError === undefined) return handle.write(buffer, offset, length, position);
+      const budget = faults.writeBudget ?? 0;
+      if (budget <= 0) throw systemError(faults.writeError);
+      const part = Math.min(budget, length);
+      faults.writeBudget = budget - part;
+      return handle.write(buffer, offset, part, position);
+    },
+    async datasync() {
+      if (faults.datasyncError) throw systemError(faults.datasyncError);
+      return handle.datasync();
+    },
+    async truncate(length) {
+      if (faults.truncateError) throw systemError(faults.truncateError);
+      return handle.truncate(length);
+    },
+    close: () => handle.close(),
+  });
+  return {
+    ...nodeFileSystem,
+    async readdir(path) {
+      if (faults.readdirError) throw systemError(faults.readdirError);
+      return nodeFileSystem.readdir(path);
+    },
+    async readFile(path) {
+      if (faults.readError && path.includes("/logs/")) throw systemError(faults.readError);
+      return nodeFileSystem.readFile(path);
+    },
+    async open(path, flags) {
+      if (flags === "wx" && faults.createError) throw systemError(faults.createError);
+      return wrap(await nodeFileSystem.open(path, flags));
+    },
+  };
+}
+
+// --- harness ---------------------------------------------------------------------
+
+let root: string;
+const stores: FileStore[] = [];
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), "macp-store-file-"));
+});
+
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((store) => store.close().catch(() => {})));
+  // Permission tests may leave directories locked; rm needs them open again.
+  for (const path of [root, join(root, "data"), join(root, "data", "logs")]) {
+    await chmod(path, 0o700).catch(() => {});
+  }
+  await rm(root, { recursive: true, force: true });
+});
+
+function open(options: FileStoreOptions = {}): FileStore {
+  const store = createFileStore({ directory: join(root, "data"), logger: capture(), ...options });
+  stores.push(store);
+  return store;
+}
+
+async function reopen(store: FileStore, options: FileStoreOptions = {}): Promise<FileStore> {
+  await store.close();
+  return open(options);
+}
+
+function logPath(sessionId: string): string {
+  return join(root, "data", "logs", logFileName(sessionId));
+}
+
+const isRoot = process.getuid?.() === 0;
+
+// --- tests -------------------------------------------------------------------------
+
+describe("file store", () => {
+  it("round-trips both record kinds", async () => {
+    const store = open();
+    const records = [incoming(SESSION_A, "m0", true), incoming(SESSION_A, "m1"), internal()];
+    for (const record of records) await store.append(SESSION_A, record);
+    expect(bytesOf(await store.read(SESSION_A))).toEqual(bytesOf(records));
+    expect(await store.read(SESSION_B)).toBeUndefined();
+    const stats = store.stats();
+    expect(stats.appends).toBe(3);
+    expect(stats.fsyncs).toBe(3);
+    expect(stats.directorySyncs).toBeGreaterThanOrEqual(1);
+  });
+
+  it("keeps each session's appends in call order under concurrency", async () => {
+    const store = open();
+    await store.ready();
+    const sessions = Array.from({ length: 20 }, (_, i) => `session-${String(i).padStart(20, "0")}`);
+    const appends: Promise<void>[] = [];
+    for (let n = 0; n < 30; n++) {
+      for (const sessionId of sessions) {
+        appends.push(store.append(sessionId, incoming(sessionId, `m${n}`, n === 0)));
+      }
+      // Interleave event-loop turns so the appends span several batches.
+      if (n % 7 === 0) await new Promise((next) => setImmediate(next));
+    }
+    await Promise.all(appends);
+    for (const sessionId of sessions) {
+      const records = (await store.read(sessionId)) ?? [];
+      expect(records.map((r) => (r.kind === "incoming" ? r.envelope.messageId : ""))).toEqual(
+        Array.from({ length: 30 }, (_, n) => `m${n}`),
+      );
+    }
+    expect(store.stats().batches).toBeGreaterThan(1);
+  });
+
+  it("shares fsyncs between concurrent appends (group commit)", async () => {
+    const store = open();
+    const sessions = Array.from({ length: 10 }, (_, i) => `group-commit-session-${i}-xxxxxx`);
+    const perSession = 50;
+    await Promise.all(
+      sessions.flatMap((sessionId) =>
+        Array.from({ length: perSession }, (_, n) =>
+          store.append(sessionId, incoming(sessionId, `m${n}`, n === 0)),
+        ),
+      ),
+    );
+    const stats = store.stats();
+    expect(stats.appends).toBe(sessions.length * perSession);
+    // Every session's records were queued together, so each file needs one fsync.
+    expect(stats.fsyncs).toBeLessThan(stats.appends / 10);
+    expect(stats.recordsPerFsync).toBeGreaterThanOrEqual(10);
+    expect(stats.maxRecordsPerFsync).toBeGreaterThan(1);
+    console.info(
+      `group commit: ${stats.appends} records, ${stats.fsyncs} fsyncs, ${stats.batches} batches, ` +
+        `${stats.recordsPerFsync.toFixed(1)} records/fsync`,
+    );
+  });
+
+  it("joins appends of many sessions that each wait for their previous ack into shared batches", async () => {
+    const store = open();
+    const sessions = Array.from({ length: 40 }, (_, i) => `sequential-session-${i}-xxxxxxx`);
+    await Promise.all(
+      sessions.map(async (sessionId) => {
+        for (let n = 0; n < 10; n++) {
+          await store.append(sessionId, incoming(sessionId, `m${n}`, n === 0));
+        }
+      }),
+    );
+    const stats = store.stats();
+    // One record per session per batch: fsyncs cannot be shared across files,
+    // but the batches (and the waits) are.
+    expect(stats.appends).toBe(400);
+    expect(stats.batches).toBeLessThan(stats.appends / 10);
+    console.info(
+      `one-at-a-time sessions: ${stats.appends} records in ${stats.batches} batches, ` +
+        `${stats.recordsPerFsync.toFixed(2)} records/fsync`,
+    );
+  });
+
+  it("recovers the same records after a restart", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    await store.append(SESSION_A, internal());
+    store = await reopen(store);
+    const loaded = await collect(store);
+    expect(loaded.map((s) => s.sessionId).sort()).toEqual([SESSION_A, SESSION_B].sort());
+    const a = loaded.find((s) => s.sessionId === SESSION_A);
+    expect(a && "records" in a ? bytesOf(a.records) : []).toEqual(
+      bytesOf([incoming(SESSION_A, "a0", true), internal()]),
+    );
+    // Appends continue after the recovered records.
+    await store.append(SESSION_A, incoming(SESSION_A, "a2"));
+    expect((await store.read(SESSION_A))?.length).toBe(3);
+  });
+
+  it("cuts off a torn tail and keeps the records before it", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    const intact = (await stat(logPath(SESSION_A))).size;
+    await store.append(SESSION_A, incoming(SESSION_A, "a2"));
+    await store.close();
+    await truncate(logPath(SESSION_A), intact + 11);
+    const logger = capture();
+    store = open({ logger });
+    const [loaded] = await collect(store);
+    expect(loaded && "records" in loaded ? loaded.records.length : -1).toBe(2);
+    expect((await stat(logPath(SESSION_A))).size).toBe(intact);
+    expect(logger.lines.some((line) => line.includes(`torn tail of session ${SESSION_A}`))).toBe(
+      true,
+    );
+    await store.append(SESSION_A, incoming(SESSION_A, "a2-retry"));
+    store = await reopen(store);
+    const [again] = await collect(store);
+    expect(again && "records" in again ? again.records.length : -1).toBe(3);
+  });
+
+  it("cuts off a zero-filled tail", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.close();
+    const bytes = await readFile(logPath(SESSION_A));
+    await writeFile(logPath(SESSION_A), Buffer.concat([bytes, new Uint8Array(4096)]));
+    store = open();
+    const [loaded] = await collect(store);
+    expect(loaded && "records" in loaded ? loaded.records.length : -1).toBe(1);
+    expect((await stat(logPath(SESSION_A))).size).toBe(bytes.length);
+  });
+
+  it("quarantines a session whose log is damaged in the middle and recovers the others", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    await store.append(SESSION_A, incoming(SESSION_A, "a2"));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    await store.close();
+    const bytes = await readFile(logPath(SESSION_A));
+    flip(bytes, Math.floor(bytes.length / 2));
+    await writeFile(logPath(SESSION_A), bytes);
+    const logger = capture();
+    store = open({ logger });
+    const loaded = await collect(store);
+    const a = loaded.find((s) => s.sessionId === SESSION_A);
+    const b = loaded.find((s) => s.sessionId === SESSION_B);
+    expect(a && "error" in a ? a.error : "").toMatch(/damaged record at byte \d+/);
+    expect(b && "records" in b ? b.records.length : -1).toBe(1);
+    expect(logger.lines.some((l) => l.startsWith(`error session ${SESSION_A} quarantined`))).toBe(
+      true,
+    );
+    // The damaged file is left exactly as found, and is not written to.
+    expect(await readFile(logPath(SESSION_A))).toEqual(bytes);
+    await expect(store.append(SESSION_A, incoming(SESSION_A, "a3"))).rejects.toMatchObject({
+      code: "SESSION_QUARANTINED",
+    });
+    await expect(store.read(SESSION_A)).rejects.toBeInstanceOf(FileStoreError);
+    await store.append(SESSION_B, incoming(SESSION_B, "b1"));
+  });
+
+  it("quarantines a log whose header is damaged", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.close();
+    const bytes = await readFile(logPath(SESSION_A));
+    flip(bytes, 12); // the id length
+    await writeFile(logPath(SESSION_A), bytes);
+    store = open();
+    const [loaded] = await collect(store);
+    expect(loaded).toMatchObject({ sessionId: SESSION_A });
+    expect(loaded && "error" in loaded).toBe(true);
+  });
+
+  it("does not turn an empty or half-created log into a session", async () => {
+    let store = open();
+    await store.ready();
+    await store.close();
+    await writeFile(logPath(SESSION_A), new Uint8Array(0));
+    await writeFile(logPath(SESSION_B), Buffer.from("MACPSL"));
+    const logger = capture();
+    store = open({ logger });
+    expect(await collect(store)).toEqual([]);
+    expect(await readdir(join(root, "data", "logs"))).toEqual([]);
+    expect(logger.lines.filter((l) => l.includes("no complete record"))).toHaveLength(2);
+    // The id was never acknowledged, so it is free.
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    expect((await store.read(SESSION_A))?.length).toBe(1);
+  });
+
+  it("handles an empty log it finds on its first append without a prior loadAll", async () => {
+    let store = open();
+    await store.ready();
+    await store.close();
+    await writeFile(logPath(SESSION_A), new Uint8Array(0));
+    store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    store = await reopen(store);
+    const [loaded] = await collect(store);
+    expect(loaded && "records" in loaded ? loaded.records.length : -1).toBe(1);
+  });
+
+  it("creates a missing directory with its parents", async () => {
+    const directory = join(root, "deep", "er", "data");
+    const store = createFileStore({ directory, logger: capture() });
+    stores.push(store);
+    expect(await collect(store)).toEqual([]);
+    expect((await stat(join(directory, "logs"))).isDirectory()).toBe(true);
+    expect(JSON.parse(await readFile(join(directory, "macp-store.json"), "utf8"))).toEqual({
+      format: "macp-store-file",
+      version: 1,
+    });
+  });
+
+  it("refuses a directory it cannot list instead of starting empty", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.close();
+    store = open({ fileSystem: faultyFs({ readdirError: "EACCES" }) });
+    await expect(store.ready()).rejects.toMatchObject({ code: "UNUSABLE_DIRECTORY" });
+    await expect(collect(store)).rejects.toThrow(/cannot read directory .*EACCES/);
+  });
+
+  it.skipIf(isRoot)("refuses an unreadable directory (real permissions)", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.close();
+    await chmod(join(root, "data"), 0o000);
+    store = open();
+    await expect(collect(store)).rejects.toMatchObject({ code: "UNUSABLE_DIRECTORY" });
+  });
+
+  it("refuses a non-empty directory that is not a store, and the reference runtime's layout", async () => {
+    await mkdir(join(root, "data", "sessions", "abc"), { recursive: true });
+    await writeFile(join(root, "data", "storage_version.json"), '{"version": 3}');
+    const store = open();
+    await expect(store.ready()).rejects.toThrow(/reference runtime's file layout/);
+    const other = join(root, "other");
+    await mkdir(other);
+    await writeFile(join(other, "notes.txt"), "mine");
+    const foreign = createFileStore({ directory: other, logger: capture() });
+    await expect(foreign.ready()).rejects.toThrow(/not a macp-store-file directory/);
+  });
+
+  it("refuses a second store on a directory open in this process", async () => {
+    const first = open();
+    await first.ready();
+    const second = createFileStore({ directory: join(root, "data"), logger: capture() });
+    await expect(second.ready()).rejects.toThrow(/already open/);
+    await first.close();
+    const third = open();
+    await third.ready();
+  });
+
+  it.skipIf(isRoot)(
+    "refuses appends but keeps reads in a read-only directory (real permissions)",
+    async () => {
+      let store = open();
+      await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+      await store.close();
+      await chmod(logPath(SESSION_A), 0o400);
+      await chmod(join(root, "data", "logs"), 0o500);
+      store = open();
+      expect(await collect(store)).toHaveLength(1);
+      await expect(store.append(SESSION_B, incoming(SESSION_B, "b0", true))).rejects.toMatchObject({
+        code: "IO_FAILED",
+        message: expect.stringMatching(/EACCES/),
+      });
+      await expect(store.append(SESSION_A, incoming(SESSION_A, "a1"))).rejects.toMatchObject({
+        code: "IO_FAILED",
+      });
+      expect((await store.read(SESSION_A))?.length).toBe(1);
+    },
+  );
+
+  it("refuses appends but keeps reads on a read-only file system (simulated)", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    const before = await readFile(logPath(SESSION_A));
+    const faults: Faults = { createError: "EROFS", writeError: "EROFS", truncateError: "EROFS" };
+    store = await reopen(store, { fileSystem: faultyFs(faults) });
+    expect(await collect(store)).toHaveLength(1);
+    await expect(store.append(SESSION_B, incoming(SESSION_B, "b0", true))).rejects.toMatchObject({
+      code: "IO_FAILED",
+      message: expect.stringMatching(/EROFS/),
+    });
+    await expect(store.append(SESSION_A, incoming(SESSION_A, "a1"))).rejects.toMatchObject({
+      code: "IO_FAILED",
+    });
+    expect(bytesOf(await store.read(SESSION_A))).toEqual(
+      bytesOf([incoming(SESSION_A, "a0", true)]),
+    );
+    expect(await readFile(logPath(SESSION_A))).toEqual(before);
+    expect(store.stats().failedAppends).toBe(2);
+  });
+
+  it("leaves no trace of a record whose write failed half-way (disk full)", async () => {
+    const faults: Faults = {};
+    let store = open({ fileSystem: faultyFs(faults) });
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    const good = (await stat(logPath(SESSION_A))).size;
+    faults.writeError = "ENOSPC";
+    faults.writeBudget = 17; // part of the next frame reaches the disk
+    const refused = store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    await expect(refused).rejects.toMatchObject({ code: "IO_FAILED" });
+    await expect(refused).rejects.toThrow(/ENOSPC/);
+    expect((await stat(logPath(SESSION_A))).size).toBe(good);
+    // A new session cannot even get its header down.
+    faults.writeBudget = 5;
+    await expect(store.append(SESSION_B, incoming(SESSION_B, "b0", true))).rejects.toThrow(
+      /ENOSPC/,
+    );
+    await expect(stat(logPath(SESSION_B))).rejects.toMatchObject({ code: "ENOENT" });
+    expect((await store.read(SESSION_A))?.length).toBe(1);
+    // Space is freed: the same records go through.
+    faults.writeError = undefined;
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    store = await reopen(store);
+    const loaded = await collect(store);
+    const a = loaded.find((s) => s.sessionId === SESSION_A);
+    expect(a && "records" in a ? bytesOf(a.records) : []).toEqual(
+      bytesOf([incoming(SESSION_A, "a0", true), incoming(SESSION_A, "a1")]),
+    );
+  });
+
+  it("rolls back a write whose fsync failed, and repairs before the next write if that fails too", async () => {
+    const faults: Faults = {};
+    let store = open({ fileSystem: faultyFs(faults) });
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    const good = (await stat(logPath(SESSION_A))).size;
+    faults.datasyncError = "EIO";
+    await expect(store.append(SESSION_A, incoming(SESSION_A, "a1"))).rejects.toThrow(/EIO/);
+    // The rollback's own fsync failed too, so the bytes may still be there...
+    faults.datasyncError = undefined;
+    faults.truncateError = "EIO";
+    await expect(store.append(SESSION_A, incoming(SESSION_A, "a1"))).rejects.toThrow(/EIO/);
+    faults.truncateError = undefined;
+    // ...and the next successful write cuts them away first.
+    await store.append(SESSION_A, incoming(SESSION_A, "a1-retry"));
+    expect((await stat(logPath(SESSION_A))).size).toBeGreaterThan(good);
+    store = await reopen(store);
+    const [loaded] = await collect(store);
+    expect(
+      loaded && "records" in loaded
+        ? loaded.records.map((r) => (r.kind === "incoming" ? r.envelope.messageId : ""))
+        : [],
+    ).toEqual(["a0", "a1-retry"]);
+  });
+
+  it("fails only the session whose disk write failed in a shared batch", async () => {
+    const faults: Faults = {};
+    const store = open({ fileSystem: faultyFs(faults) });
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    faults.createError = "ENOSPC";
+    const results = await Promise.allSettled([
+      store.append(SESSION_A, incoming(SESSION_A, "a1")),
+      store.append(SESSION_B, incoming(SESSION_B, "b0", true)),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected"]);
+  });
+
+  it("rejects appends after close, and flushes those made before", async () => {
+    const store = open();
+    const pending = [
+      store.append(SESSION_A, incoming(SESSION_A, "a0", true)),
+      store.append(SESSION_A, incoming(SESSION_A, "a1")),
+    ];
+    await store.close();
+    await Promise.all(pending);
+    await expect(store.append(SESSION_A, incoming(SESSION_A, "a2"))).rejects.toMatchObject({
+      code: "CLOSED",
+    });
+    await expect(store.read(SESSION_A)).rejects.toMatchObject({ code: "CLOSED" });
+    const again = open();
+    const [loaded] = await collect(again);
+    expect(loaded && "records" in loaded ? loaded.records.length : -1).toBe(2);
+  });
+
+  it("deletes a session durably and keeps its id reserved across restarts", async () => {
+    let store = open({ deleteTerminalAfterMs: 3_600_000 });
+    expect(store.deleteTerminalAfterMs).toBe(3_600_000);
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    await store.delete(SESSION_A);
+    await store.delete(SESSION_A); // idempotent
+    expect(await store.read(SESSION_A)).toBeUndefined();
+    await expect(stat(logPath(SESSION_A))).rejects.toMatchObject({ code: "ENOENT" });
+    await expect(store.append(SESSION_A, incoming(SESSION_A, "again", true))).rejects.toMatchObject(
+      { code: "SESSION_DELETED" },
+    );
+    store = await reopen(store);
+    expect(await collect(store)).toEqual([
+      { sessionId: SESSION_B, records: [expect.anything()] },
+      { sessionId: SESSION_A, records: [] },
+    ]);
+    expect(await store.tombstones()).toEqual([SESSION_A]);
+    expect(await store.isDeleted(SESSION_A)).toBe(true);
+    expect(await store.isDeleted(SESSION_B)).toBe(false);
+    await expect(store.append(SESSION_A, incoming(SESSION_A, "again", true))).rejects.toMatchObject(
+      { code: "SESSION_DELETED" },
+    );
+    await store.delete(SESSION_B);
+    store = await reopen(store);
+    expect(await store.tombstones()).toEqual([SESSION_A, SESSION_B]);
+  });
+
+  it("finishes a deletion that crashed after its tombstone was written", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.close();
+    const saved = await readFile(logPath(SESSION_A));
+    store = open();
+    await store.delete(SESSION_A);
+    await store.close();
+    await writeFile(logPath(SESSION_A), saved); // as if the unlink never happened
+    store = open();
+    expect(await collect(store)).toEqual([{ sessionId: SESSION_A, records: [] }]);
+    await expect(stat(logPath(SESSION_A))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("names files safely whatever the session id", async () => {
+    let store = open();
+    const ids = ["../../escape", "a/b\\c", "ümlaut-Ωmega", "x".repeat(400), "CaseSensitive"];
+    ids.push("casesensitive");
+    for (const id of ids) await store.append(id, incoming(id, "m0", true));
+    const names = await readdir(join(root, "data", "logs"));
+    expect(names).toHaveLength(ids.length);
+    for (const name of names) expect(name).toMatch(/^(?:[0-9a-f]+|h-[0-9a-f]{64})\.log$/);
+    store = await reopen(store);
+    expect((await collect(store)).map((s) => s.sessionId).sort()).toEqual([...ids].sort());
+    for (const id of ids) expect((await store.read(id))?.length).toBe(1);
+  });
+
+  it("caps open files and closes the least recently used", async () => {
+    const store = open({ maxOpenFiles: 4 });
+    const sessions = Array.from({ length: 20 }, (_, i) => `lru-session-${i}-xxxxxxxxxxxx`);
+    for (let n = 0; n < 3; n++) {
+      await Promise.all(sessions.map((id) => store.append(id, incoming(id, `m${n}`, n === 0))));
+      expect(store.stats().openFiles).toBeLessThanOrEqual(4);
+    }
+    for (const id of sessions) expect((await store.read(id))?.length).toBe(3);
+  });
+
+  it("reads the durable prefix of a log it did not load", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    await store.close();
+    const bytes = await readFile(logPath(SESSION_A));
+    await writeFile(logPath(SESSION_A), bytes.subarray(0, bytes.length - 3));
+    store = open();
+    expect((await store.read(SESSION_A))?.length).toBe(1);
+  });
+
+  it("quarantines a log it cannot read rather than skipping it", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    store = await reopen(store, { fileSystem: faultyFs({ readError: "EIO" }) });
+    const [loaded] = await collect(store);
+    expect(loaded).toMatchObject({ sessionId: SESSION_A, error: expect.stringMatching(/EIO/) });
+  });
+
+  it("validates its options", () => {
+    expect(() => createFileStore({ maxOpenFiles: 0 })).toThrow(RangeError);
+    expect(() => createFileStore({ deleteTerminalAfterMs: -1 })).toThrow(RangeError);
+  });
+
+  it("is usable through openFileStore", async () => {
+    const directory = join(root, "opened");
+    const store = await openFileStore({ directory, logger: capture() });
+    stores.push(store);
+    expect(store.directory).toBe(directory);
+  });
+});
