@@ -1,7 +1,12 @@
 import { createDevIdentity, createIdentity, isAuthenticated } from "@macp/core";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import { describe, expect, it } from "vitest";
-import { createAuthenticator, type HeadersInput, parseStaticTokens } from "./index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  type Authenticator,
+  createAuthenticator,
+  type HeadersInput,
+  parseStaticTokens,
+} from "./index.js";
 
 const staticTokens = (() => {
   const result = parseStaticTokens(
@@ -16,10 +21,7 @@ const staticTokens = (() => {
   return result.value;
 })();
 
-async function reasonFor(
-  authenticator: ReturnType<typeof createAuthenticator>,
-  headers: HeadersInput,
-): Promise<string> {
+async function reasonFor(authenticator: Authenticator, headers: HeadersInput): Promise<string> {
   const caller = await authenticator.authenticate(headers);
   if (isAuthenticated(caller)) throw new Error(`unexpectedly authenticated as ${caller.sender}`);
   return caller.unauthenticated;
@@ -192,21 +194,26 @@ describe("static token resolver", () => {
   });
 });
 
-describe("resolver chain", async () => {
-  const { privateKey, publicKey } = await generateKeyPair("ES256");
-  const jwk = { ...(await exportJWK(publicKey)), kid: "k1" };
-  const chain = createAuthenticator({
-    jwt: { issuer: "https://issuer.test", jwks: { inline: { keys: [jwk] } } },
-    staticTokens,
+describe("resolver chain", () => {
+  let chain: Authenticator;
+  let jwtFor: (sub: string) => Promise<string>;
+
+  beforeAll(async () => {
+    const { privateKey, publicKey } = await generateKeyPair("ES256");
+    const jwk = { ...(await exportJWK(publicKey)), kid: "k1" };
+    chain = createAuthenticator({
+      jwt: { issuer: "https://issuer.test", jwks: { inline: { keys: [jwk] } } },
+      staticTokens,
+    });
+    jwtFor = (sub) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: "ES256", kid: "k1" })
+        .setIssuer("https://issuer.test")
+        .setAudience("macp-runtime")
+        .setSubject(sub)
+        .setExpirationTime("5m")
+        .sign(privateKey);
   });
-  const jwtFor = (sub: string) =>
-    new SignJWT({})
-      .setProtectedHeader({ alg: "ES256", kid: "k1" })
-      .setIssuer("https://issuer.test")
-      .setAudience("macp-runtime")
-      .setSubject(sub)
-      .setExpirationTime("5m")
-      .sign(privateKey);
 
   it("stops at a JWT the JWT resolver rejects", async () => {
     expect(await reasonFor(chain, { authorization: "Bearer not.a.jwt" })).toMatch(/^jwt_bearer:/);

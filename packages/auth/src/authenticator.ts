@@ -1,5 +1,6 @@
 import { type Caller, createDevIdentity } from "@macp/core";
 import { findCredential, type HeadersInput } from "./credentials.js";
+import { errorMessage } from "./json-checks.js";
 import {
   inlineKeySource,
   type JsonWebKeySet,
@@ -10,7 +11,7 @@ import {
   remoteKeySource,
 } from "./jwks.js";
 import { createJwtResolver } from "./jwt-resolver.js";
-import type { Credential, CredentialResolver, ResolverName } from "./resolver.js";
+import type { Credential, CredentialResolver, ResolverName, ResolverOutcome } from "./resolver.js";
 import {
   createStaticTokenResolver,
   findStaticTableProblem,
@@ -144,7 +145,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       const { credential } = lookup;
       if (devMode) return createDevIdentity(credential.token);
       for (const resolver of chain) {
-        const outcome = await resolver.resolve(credential);
+        let outcome: ResolverOutcome;
+        try {
+          outcome = await resolver.resolve(credential);
+        } catch (error) {
+          // Resolvers report failures as outcomes; reaching this is a bug, and
+          // a bug must never let a caller through.
+          return { unauthenticated: `${resolver.name}: internal error: ${errorMessage(error)}` };
+        }
         if (outcome.kind === "claim") return outcome.identity;
         if (outcome.kind === "reject") return { unauthenticated: outcome.reason };
       }

@@ -1,5 +1,11 @@
 import { createIdentity, type Identity } from "@macp/core";
-import { decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from "jose";
+import {
+  decodeProtectedHeader,
+  errors,
+  type JWTPayload,
+  jwtVerify,
+  type ProtectedHeaderParameters,
+} from "jose";
 import { readCapabilities } from "./capabilities.js";
 import { errorMessage, isJsonObject } from "./json-checks.js";
 import { JWT_ALGORITHMS, type JwtAlgorithm, type KeySource, type VerificationKey } from "./jwks.js";
@@ -35,7 +41,7 @@ export function createJwtResolver(config: JwtResolverConfig): CredentialResolver
       }
       const { token } = credential;
 
-      let header: ReturnType<typeof decodeProtectedHeader>;
+      let header: ProtectedHeaderParameters;
       try {
         header = decodeProtectedHeader(token);
       } catch {
@@ -47,7 +53,9 @@ export function createJwtResolver(config: JwtResolverConfig): CredentialResolver
       if (alg.toLowerCase() === "none") return fail("unsigned tokens (alg none) are refused");
       const algorithm = JWT_ALGORITHMS.find((known) => known === alg);
       if (algorithm === undefined || !algorithms.has(algorithm)) {
-        return fail(`algorithm ${alg} is not allowed (allowed: ${[...algorithms].join(", ")})`);
+        // The header is the caller's text: bound what of it reaches the logs.
+        const shown = alg.length > 32 ? `${alg.slice(0, 32)}…` : alg;
+        return fail(`algorithm ${shown} is not allowed (allowed: ${[...algorithms].join(", ")})`);
       }
 
       let candidates: readonly VerificationKey[];

@@ -255,3 +255,86 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
     clearTimeout(timer);
   }
 }
+
+/**
+ * A bare gRPC call over node:http2, for what client libraries hide: this one
+ * reads only when asked, so HTTP/2 flow control really stalls the server.
+ */
+export interface RawGrpcCall {
+  /** Sends one length-prefixed message. */
+  write(message: Uint8Array): void;
+  /** The next response message, reading from the socket only now. */
+  next(timeoutMs?: number): Promise<Uint8Array>;
+  /** Reads to the end: the remaining messages and the grpc-status trailer. */
+  finish(timeoutMs?: number): Promise<{ messages: Uint8Array[]; status: number; message: string }>;
+  close(): void;
+}
+
+export async function rawGrpcCall(
+  baseUrl: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<RawGrpcCall> {
+  const http2 = await import("node:http2");
+  const session = http2.connect(baseUrl);
+  const stream = session.request({
+    ":method": "POST",
+    ":path": path,
+    "content-type": "application/grpc",
+    te: "trailers",
+    ...headers,
+  });
+  let trailers: Record<string, string | string[] | undefined> = {};
+  stream.on("trailers", (received) => {
+    trailers = received;
+  });
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let buffered = Buffer.alloc(0);
+  let ended = false;
+
+  const readMessage = async (): Promise<Uint8Array | undefined> => {
+    for (;;) {
+      if (buffered.length >= 5) {
+        const length = buffered.readUInt32BE(1);
+        if (buffered.length >= 5 + length) {
+          const message = buffered.subarray(5, 5 + length);
+          buffered = buffered.subarray(5 + length);
+          return message;
+        }
+      }
+      if (ended) return undefined;
+      const chunk = await chunks.next();
+      if (chunk.done === true) ended = true;
+      else buffered = Buffer.concat([buffered, chunk.value]);
+    }
+  };
+
+  return {
+    write(message) {
+      const frame = Buffer.alloc(5 + message.length);
+      frame.writeUInt32BE(message.length, 1);
+      frame.set(message, 5);
+      stream.write(frame);
+    },
+    async next(timeoutMs = 5000) {
+      const message = await withTimeout(readMessage(), timeoutMs, "a response message");
+      if (message === undefined) throw new Error("the call ended");
+      return message;
+    },
+    async finish(timeoutMs = 5000) {
+      const messages: Uint8Array[] = [];
+      for (;;) {
+        const message = await withTimeout(readMessage(), timeoutMs, "the end of the call");
+        if (message === undefined) break;
+        messages.push(message);
+      }
+      const status = Number(trailers["grpc-status"]);
+      const message = decodeURIComponent(String(trailers["grpc-message"] ?? ""));
+      return { messages, status, message };
+    },
+    close() {
+      stream.close();
+      session.close();
+    },
+  };
+}

@@ -240,7 +240,7 @@ describe("eviction and session-id tombstones", () => {
   });
 
   it("expires OPEN sessions from the sweep and emits EXPIRED", async () => {
-    const { runtime, id, clock, as } = await open();
+    const { runtime, clock, as } = await open();
     const events = runtime.watchSessions(as("agent://w"))._unsafeUnwrap();
     clock.advance(60_001);
     await runtime.processDueWork();

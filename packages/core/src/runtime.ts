@@ -80,7 +80,6 @@ import { Hub, type Subscription } from "./streams/hub.js";
 
 /** Semantics revision recorded on every SessionStart (handoff uses the acceptance clock). */
 const SEMANTICS_REV = 1;
-const RUNTIME_SENDER = "_runtime";
 const IMPLICIT_ACCEPT_PREFIX = "implicit-accept:";
 
 const DEFAULT_RUNTIME_INFO: RuntimeInfoOptions = {
@@ -94,6 +93,18 @@ const DEFAULT_RUNTIME_INFO: RuntimeInfoOptions = {
 const SILENT_LOGGER: RuntimeLogger = { info() {}, warn() {}, error() {} };
 
 type Outcome<T> = Result<T, MacpError>;
+const OK_VOID: Outcome<void> = ok(undefined);
+
+// Acks carry int64 times as bigint; consecutive messages usually share a millisecond.
+let lastMs = Number.NaN;
+let lastMsBig = 0n;
+function bigintMs(ms: number): bigint {
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastMsBig = BigInt(ms);
+  }
+  return lastMsBig;
+}
 type MaybeAsync<T> = T | Promise<T>;
 
 function chain<T, U>(value: MaybeAsync<T>, next: (value: T) => MaybeAsync<U>): MaybeAsync<U> {
@@ -305,14 +316,14 @@ class Runtime implements MacpRuntime, KernelForStreams {
         );
       }
     }
-    return ok(undefined);
+    return OK_VOID;
   }
 
   /** ENV-10: SessionStarts and everything else have separate per-sender budgets. */
   checkRateLimit(envelope: Envelope): Outcome<void> {
     const limiter =
       envelope.messageType === "SessionStart" ? this.startLimiter : this.messageLimiter;
-    if (limiter.tryAcquire(envelope.sender)) return ok(undefined);
+    if (limiter.tryAcquire(envelope.sender)) return OK_VOID;
     return err(
       macpError(
         ErrorCode.RATE_LIMITED,
@@ -893,8 +904,8 @@ class Runtime implements MacpRuntime, KernelForStreams {
     };
     try {
       const appended = this.store.append(sessionId, record);
-      if (appended instanceof Promise) return appended.then(() => ok(undefined), failed);
-      return ok(undefined);
+      if (appended instanceof Promise) return appended.then(() => OK_VOID, failed);
+      return OK_VOID;
     } catch (cause) {
       return failed(cause);
     }
@@ -1405,7 +1416,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
       duplicate,
       messageId: envelope.messageId,
       sessionId: envelope.sessionId,
-      acceptedAtUnixMs: BigInt(now),
+      acceptedAtUnixMs: bigintMs(now),
       sessionState: state,
     };
   }

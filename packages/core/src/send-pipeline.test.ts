@@ -373,9 +373,9 @@ describe("session-scoped messages", () => {
     await accepted(runtime, proposal);
     const again = await accepted(runtime, proposalEnvelope(id, "agent://a", "p2", "dup-1"));
     expect(again.duplicate).toBe(true);
-    const snapshot = runtime.inspectSession(id);
-    expect(snapshot?.acceptedCount).toBe(2);
-    expect(Object.keys((snapshot?.modeState as { proposals: object }).proposals)).toEqual(["p1"]);
+    const snapshot = runtime.inspectSession(id)!;
+    expect(snapshot.acceptedCount).toBe(2);
+    expect(Object.keys((snapshot.modeState as { proposals: object }).proposals)).toEqual(["p1"]);
   });
 
   it("refuses a mode that differs from the session's", async () => {

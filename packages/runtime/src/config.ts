@@ -461,7 +461,9 @@ function readLogLevel(env: Environment, warnings: string[]): LogLevel {
   }
   const level = targeted ?? bare;
   if (level === undefined) {
-    warnings.push(`RUST_LOG=${JSON.stringify(rust)} names no log level this runtime knows; using info`);
+    warnings.push(
+      `RUST_LOG=${JSON.stringify(rust)} names no log level this runtime knows; using info`,
+    );
     return "info";
   }
   return level;
@@ -477,13 +479,17 @@ function levelNamed(text: string): LogLevel | undefined {
 function warnIgnored(env: Environment, storage: StorageConfig, warnings: string[]): void {
   for (const variable of ["MACP_ROCKSDB_PATH", "MACP_REDIS_URL"]) {
     if (env[variable] !== undefined) {
-      warnings.push(`${variable} is ignored: this runtime has no ${variable.includes("REDIS") ? "Redis" : "RocksDB"} backend`);
+      warnings.push(
+        `${variable} is ignored: this runtime has no ${variable.includes("REDIS") ? "Redis" : "RocksDB"} backend`,
+      );
     }
   }
   if (env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined) {
     warnings.push("OTEL_EXPORTER_OTLP_ENDPOINT is ignored: this runtime exports no traces");
   }
   if (storage.kind === "memory" && env.MACP_STRICT_RECOVERY === "1") {
-    warnings.push("MACP_STRICT_RECOVERY=1 has no effect with MACP_MEMORY_ONLY=1: nothing is recovered");
+    warnings.push(
+      "MACP_STRICT_RECOVERY=1 has no effect with MACP_MEMORY_ONLY=1: nothing is recovered",
+    );
   }
 }

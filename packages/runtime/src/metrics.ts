@@ -131,12 +131,7 @@ export function createRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runti
     ["operation", "outcome", "code"],
     control,
   );
-  fromTally(
-    "macp_streams_opened_total",
-    "Server streams opened, by RPC",
-    ["rpc"],
-    streamsOpened,
-  );
+  fromTally("macp_streams_opened_total", "Server streams opened, by RPC", ["rpc"], streamsOpened);
   fromTally(
     "macp_stream_frames_total",
     "StreamSession request frames, by kind (envelope, subscribe)",
@@ -231,7 +226,11 @@ export function createRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runti
     else control.add(`${operation}${SEP}rejected${SEP}${result.value.error?.code ?? ""}`);
   };
 
-  const track = <T>(rpc: string, source: AsyncIterable<T>, signal?: AbortSignal): AsyncIterable<T> => {
+  const track = <T>(
+    rpc: string,
+    source: AsyncIterable<T>,
+    signal?: AbortSignal,
+  ): AsyncIterable<T> => {
     streamsOpened.add(rpc);
     streamsOpen.set(rpc, (streamsOpen.get(rpc) ?? 0) + 1);
     let ended = false;
@@ -335,9 +334,13 @@ export function createRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runti
         getPolicy: (policyId, caller) => runtime.getPolicy(policyId, caller),
         listPolicies: (mode, caller) => runtime.listPolicies(mode, caller),
         watchSessions: (caller, signal) =>
-          runtime.watchSessions(caller, signal).map((events) => track("WatchSessions", events, signal)),
+          runtime
+            .watchSessions(caller, signal)
+            .map((events) => track("WatchSessions", events, signal)),
         watchSignals: (caller, signal) =>
-          runtime.watchSignals(caller, signal).map((events) => track("WatchSignals", events, signal)),
+          runtime
+            .watchSignals(caller, signal)
+            .map((events) => track("WatchSignals", events, signal)),
         watchModeRegistry: (signal) =>
           track("WatchModeRegistry", runtime.watchModeRegistry(signal), signal),
         watchRoots: (signal) => track("WatchRoots", runtime.watchRoots(signal), signal),

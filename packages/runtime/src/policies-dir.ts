@@ -27,7 +27,9 @@ export async function loadPoliciesDir(directory: string): Promise<PolicyDefiniti
   try {
     entries = await readdir(directory, { withFileTypes: true });
   } catch (error) {
-    throw new PoliciesDirError(`cannot read directory ${JSON.stringify(directory)}: ${describe(error)}`);
+    throw new PoliciesDirError(
+      `cannot read directory ${JSON.stringify(directory)}: ${describe(error)}`,
+    );
   }
   const names = entries
     .filter((entry) => entry.name.endsWith(".json") && !entry.isDirectory())

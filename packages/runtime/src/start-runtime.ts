@@ -15,8 +15,8 @@ import {
   type SessionStore,
 } from "@macp/core";
 import { type FileStore, openFileStore } from "@macp/store-file";
-import { type MetricsAddress, type RuntimeConfig, formatAddress } from "./config.js";
-import { startDiskRetention } from "./disk-retention.js";
+import { formatAddress, type MetricsAddress, type RuntimeConfig } from "./config.js";
+import { createDiskRetention, type DiskRetention } from "./disk-retention.js";
 import { createLogger, type Logger, runtimeLoggerFrom } from "./logger.js";
 import { createRuntimeMetrics, type MetricsServer, startMetricsServer } from "./metrics.js";
 import { loadPoliciesDir, PoliciesDirError } from "./policies-dir.js";
@@ -88,8 +88,19 @@ export async function startRuntime(
   };
 
   try {
-    const store = await openStore(config, runtimeLogger);
-    cleanup.push(() => store.close());
+    const opened = await openStore(config, runtimeLogger);
+    cleanup.push(() => opened.store.close());
+    let retention: DiskRetention | undefined;
+    if (opened.file !== undefined && config.sessionDiskRetentionMs > 0) {
+      retention = createDiskRetention({
+        store: opened.file,
+        clock,
+        retentionMs: config.sessionDiskRetentionMs,
+        intervalMs: config.cleanupIntervalMs,
+        logger,
+      });
+    }
+    const store = retention?.store ?? opened.store;
 
     const policies = await loadPolicies(config, logger);
 
@@ -124,8 +135,13 @@ export async function startRuntime(
       throw new StartupError("MACP_STRICT_RECOVERY", `recovery failed: ${describe(error)}`);
     }
     metrics.recordRecovery(report);
+    retention?.learnRecovered(runtime);
     logger.info(
-      { sessions: report.sessions, records: report.records, quarantined: report.quarantined.length },
+      {
+        sessions: report.sessions,
+        records: report.records,
+        quarantined: report.quarantined.length,
+      },
       "replayed sessions from log",
     );
     for (const lost of report.quarantined) {
@@ -154,6 +170,14 @@ export async function startRuntime(
         logger: runtimeLogger,
       });
     } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      const listenFailure = typeof code === "string" && /^(EADDR|EACCES|EPERM)/.test(code);
+      if (tls !== undefined && !listenFailure) {
+        throw new StartupError(
+          "MACP_TLS_CERT_PATH",
+          `the certificate and key in MACP_TLS_CERT_PATH / MACP_TLS_KEY_PATH are not usable: ${describe(error)}`,
+        );
+      }
       throw new StartupError(
         "MACP_BIND_ADDR",
         `cannot listen on ${formatAddress(config.bind)}: ${describe(error)}`,
@@ -169,17 +193,7 @@ export async function startRuntime(
     if (config.metrics !== undefined) {
       metricsServer = await startMetricsServer(metrics, config.metrics, logger);
     }
-    const retention =
-      config.storage.kind === "file" && config.sessionDiskRetentionMs > 0
-        ? startDiskRetention({
-            runtime,
-            store,
-            clock,
-            retentionMs: config.sessionDiskRetentionMs,
-            intervalMs: config.cleanupIntervalMs,
-            logger,
-          })
-        : undefined;
+    retention?.start(runtime);
 
     if (tls === undefined) {
       logger.warn(
@@ -223,17 +237,24 @@ export async function startRuntime(
   }
 }
 
+/** The store to run on; `file` is set when it is the durable file store. */
+interface OpenedStore {
+  readonly store: SessionStore;
+  readonly file: FileStore | undefined;
+}
+
 async function openStore(
   config: RuntimeConfig,
   logger: ReturnType<typeof runtimeLoggerFrom>,
-): Promise<SessionStore | FileStore> {
-  if (config.storage.kind === "memory") return createMemoryStore();
+): Promise<OpenedStore> {
+  if (config.storage.kind === "memory") return { store: createMemoryStore(), file: undefined };
   try {
-    return await openFileStore({
+    const file = await openFileStore({
       directory: config.storage.directory,
       logger,
       deleteTerminalAfterMs: config.sessionDiskRetentionMs,
     });
+    return { store: file, file };
   } catch (error) {
     throw new StartupError("MACP_DATA_DIR", describe(error));
   }

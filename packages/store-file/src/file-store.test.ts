@@ -635,13 +635,41 @@ describe("file store", () => {
   });
 
   it("caps open files and closes the least recently used", async () => {
-    const store = open({ maxOpenFiles: 4 });
+    let open = 0;
+    let mostOpen = 0;
+    const counting: FileStoreFileSystem = {
+      ...nodeFileSystem,
+      async open(path, flags) {
+        const handle = await nodeFileSystem.open(path, flags);
+        mostOpen = Math.max(mostOpen, ++open);
+        return {
+          write: (...args) => handle.write(...args),
+          datasync: () => handle.datasync(),
+          truncate: (length) => handle.truncate(length),
+          close: async () => {
+            open--;
+            await handle.close();
+          },
+        };
+      },
+    };
+    const store = createFileStore({
+      directory: join(root, "data"),
+      logger: capture(),
+      maxOpenFiles: 4,
+      fileSystem: counting,
+    });
+    stores.push(store);
     const sessions = Array.from({ length: 20 }, (_, i) => `lru-session-${i}-xxxxxxxxxxxx`);
     for (let n = 0; n < 3; n++) {
       await Promise.all(sessions.map((id) => store.append(id, incoming(id, `m${n}`, n === 0))));
       expect(store.stats().openFiles).toBeLessThanOrEqual(4);
     }
+    // The marker and transient handles aside, never more than the cap at once.
+    expect(mostOpen).toBeLessThanOrEqual(4);
     for (const id of sessions) expect((await store.read(id))?.length).toBe(3);
+    await store.close();
+    expect(open).toBe(0);
   });
 
   it("reads the durable prefix of a log it did not load", async () => {

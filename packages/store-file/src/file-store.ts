@@ -210,6 +210,8 @@ class FileSessionStore implements FileStore {
   private readonly sessions = new Map<string, SessionLog>();
   /** Sessions with an open handle, least recently used first. */
   private readonly openLogs = new Map<string, SessionLog>();
+  private openingHandles = 0;
+  private readonly closingHandles = new Set<Promise<void>>();
   private queue = new Map<SessionLog, PendingAppend[]>();
   private committing: Promise<void> | undefined;
 
@@ -529,7 +531,6 @@ class FileSessionStore implements FileStore {
       this.counters.appends += items.length;
       for (const item of items) item.resolve();
     }
-    await this.closeExcessHandles();
   }
 
   /** Writes the session's queued records in one write and fsyncs; true if it created the file. */
@@ -541,8 +542,7 @@ class FileSessionStore implements FileStore {
     const bytes = concat(parts);
     let handle: FileStoreHandle;
     if (isNew) {
-      handle = await this.fs.open(log.path, "wx");
-      this.trackHandle(log, handle);
+      handle = await this.openHandle(log, "wx");
     } else {
       handle = await this.handleFor(log);
       if (log.repairPending) {
@@ -690,35 +690,49 @@ class FileSessionStore implements FileStore {
       this.openLogs.set(log.sessionId, log);
       return log.handle;
     }
-    const handle = await this.fs.open(log.path, "r+");
-    this.trackHandle(log, handle);
-    return handle;
+    return this.openHandle(log, "r+");
   }
 
-  private trackHandle(log: SessionLog, handle: FileStoreHandle): void {
-    log.handle = handle;
-    this.openLogs.set(log.sessionId, log);
+  // The cap counts handles open, being opened and being closed, and victims are
+  // chosen synchronously, so concurrent openers of one batch cannot overshoot it.
+  // A batch runs at most `maxOpenFiles` sessions at once, so unless every handle
+  // is in use there is one to close.
+  private async openHandle(log: SessionLog, flags: "r+" | "wx"): Promise<FileStoreHandle> {
+    this.openingHandles++;
+    try {
+      for (;;) {
+        let excess =
+          this.openLogs.size + this.openingHandles + this.closingHandles.size - this.maxOpenFiles;
+        if (excess <= 0) break;
+        for (const candidate of this.openLogs.values()) {
+          if (excess === 0) break;
+          if (candidate.busy) continue;
+          void this.dropHandle(candidate);
+          excess--;
+        }
+        if (this.closingHandles.size === 0) break;
+        await Promise.all([...this.closingHandles]);
+      }
+      const handle = await this.fs.open(log.path, flags);
+      log.handle = handle;
+      this.openLogs.set(log.sessionId, log);
+      return handle;
+    } finally {
+      this.openingHandles--;
+    }
   }
 
-  private async dropHandle(log: SessionLog): Promise<void> {
+  private dropHandle(log: SessionLog): Promise<void> {
     const handle = log.handle;
-    if (!handle) return;
+    if (!handle) return Promise.resolve();
     log.handle = undefined;
     this.openLogs.delete(log.sessionId);
-    await handle.close().catch(() => {});
-  }
-
-  private async closeExcessHandles(): Promise<void> {
-    if (this.openLogs.size <= this.maxOpenFiles) return;
-    const victims: SessionLog[] = [];
-    let excess = this.openLogs.size - this.maxOpenFiles;
-    for (const log of this.openLogs.values()) {
-      if (excess === 0) break;
-      if (log.busy) continue;
-      victims.push(log);
-      excess--;
-    }
-    await Promise.all(victims.map((log) => this.dropHandle(log)));
+    const closing: Promise<void> = handle
+      .close()
+      .catch(() => {})
+      .finally(() => this.closingHandles.delete(closing));
+    this.closingHandles.add(closing);
+    return closing;
   }
 
   // --- reads and recovery -----------------------------------------------------
@@ -766,6 +780,12 @@ class FileSessionStore implements FileStore {
     await this.usable();
     await this.flush();
     const names = (await this.listDirectory(this.logsDirectory)).sort();
+    // Logs this store has written already end where its last fsync ended;
+    // anything after that is a failed write, never part of the history.
+    const written = new Map<string, number>();
+    for (const log of this.sessions.values()) {
+      if (log.state === "present") written.set(logFileName(log.sessionId), log.end);
+    }
     let removed = false;
     for (const name of names) {
       if (!isLogFileName(name)) {
@@ -773,7 +793,8 @@ class FileSessionStore implements FileStore {
         continue;
       }
       const path = join(this.logsDirectory, name);
-      const found = await this.inspect(path, name, { repair: true });
+      const limit = written.get(name);
+      const found = await this.inspect(path, name, { repair: limit === undefined, limit });
       switch (found.kind) {
         case "missing":
           continue;
@@ -1001,7 +1022,8 @@ class FileSessionStore implements FileStore {
     }
     await this.flush();
     await this.tombstoneChain;
-    await Promise.all([...this.openLogs.values()].map((log) => this.dropHandle(log)));
+    for (const log of this.openLogs.values()) void this.dropHandle(log);
+    await Promise.all([...this.closingHandles]);
     openDirectories.delete(this.directory);
   }
 
@@ -1081,7 +1103,10 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 function decodeAll(payloads: readonly Uint8Array[]): LogRecord[] | string {
   const records: LogRecord[] = [];
   for (const [index, payload] of payloads.entries()) {
-    const decoded = decodeLogRecord(payload);
+    // A copy: decoded byte fields are views of their input, and a view of the
+    // file buffer would keep the whole file alive (and be a Buffer, not a plain
+    // Uint8Array) for as long as the session lives.
+    const decoded = decodeLogRecord(new Uint8Array(payload));
     if (decoded.isErr()) return `record ${index + 1} does not decode: ${decoded.error}`;
     records.push(decoded.value);
   }

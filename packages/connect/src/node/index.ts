@@ -2,6 +2,7 @@
 // development, TLS with HTTP/1.1 fallback for production), the runtime's timer
 // driver, and SIGTERM/SIGINT handling.
 
+export { type TrailerWriter, useSpecGrpcMessageEncoding } from "./grpc-message-encoding.js";
 export {
   installShutdownHandlers,
   type ShutdownHandlerOptions,

@@ -4,6 +4,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { MacpRuntime, RuntimeLogger } from "@macp/core";
 import { createMacpRoutes, type MacpRoutesOptions } from "../create-macp-routes.js";
 import { createHealthState } from "../health-state.js";
+import { useSpecGrpcMessageEncoding } from "./grpc-message-encoding.js";
 import { startTimerDriver, type TimerDriver, type TimerDriverOptions } from "./timer-driver.js";
 
 /** PEM-encoded server certificate (chain) and private key. */
@@ -100,6 +101,7 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
       inFlight--;
       if (inFlight === 0) onIdle?.();
     });
+    useSpecGrpcMessageEncoding(response);
     handler(request, response);
   };
 

@@ -113,6 +113,7 @@ export function startPayload(view: SessionView): SessionStartPayload {
  */
 export function deepFreeze<T>(value: T): T {
   if (value instanceof Map) {
+    if (Object.isFrozen(value)) return value;
     for (const method of ["set", "delete", "clear"] as const) {
       Object.defineProperty(value, method, {
         value: () => {

@@ -19,13 +19,5 @@ export const EXAMPLES: Readonly<Record<string, Example>> = {
   fuzz: runFuzz,
 };
 
-export {
-  runDecision,
-  runFuzz,
-  runHandoff,
-  runMultiRound,
-  runProposal,
-  runQuorum,
-  runTask,
-};
 export type { Example, ExampleOptions } from "./support.js";
+export { runDecision, runFuzz, runHandoff, runMultiRound, runProposal, runQuorum, runTask };

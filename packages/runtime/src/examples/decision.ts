@@ -33,8 +33,12 @@ export const runDecision: Example = (options) =>
     const alice = connection.agent("agent://alice");
     const bob = connection.agent("agent://bob");
     const sessionId = newSessionId();
-    const message = (sender: string, messageType: string, payload: Uint8Array, messageId?: string) =>
-      envelope({ mode: MODE, sessionId, sender, messageType, payload, messageId });
+    const message = (
+      sender: string,
+      messageType: string,
+      payload: Uint8Array,
+      messageId?: string,
+    ) => envelope({ mode: MODE, sessionId, sender, messageType, payload, messageId });
 
     expectAck(
       log,
@@ -122,7 +126,11 @@ export const runDecision: Example = (options) =>
         message(
           bob.id,
           "Vote",
-          encode(decision.VotePayloadSchema, { proposalId: "p1", vote: "APPROVE", reason: "agreed" }),
+          encode(decision.VotePayloadSchema, {
+            proposalId: "p1",
+            vote: "APPROVE",
+            reason: "agreed",
+          }),
         ),
       ),
       { ok: true },
@@ -168,7 +176,11 @@ export const runDecision: Example = (options) =>
       log,
       "Vote (bob, after resolution)",
       await bob.send(
-        message(bob.id, "Vote", encode(decision.VotePayloadSchema, { proposalId: "p1", vote: "REJECT" })),
+        message(
+          bob.id,
+          "Vote",
+          encode(decision.VotePayloadSchema, { proposalId: "p1", vote: "REJECT" }),
+        ),
       ),
       { ok: false, code: "SESSION_NOT_OPEN" },
     );
@@ -179,12 +191,10 @@ export const runDecision: Example = (options) =>
     });
 
     watcher.close();
-    expectSequence(log, "StreamSession (coordinator)", await within("StreamSession", 5000, watcher.received), [
-      "SessionStart",
-      "Proposal",
-      "Evaluation",
-      "Vote",
-      "Vote",
-      "Commitment",
-    ]);
+    expectSequence(
+      log,
+      "StreamSession (coordinator)",
+      await within("StreamSession", 5000, watcher.received),
+      ["SessionStart", "Proposal", "Evaluation", "Vote", "Vote", "Commitment"],
+    );
   });

@@ -10,8 +10,8 @@ import {
 import {
   Code,
   commitmentPayload,
-  encode,
   type Example,
+  encode,
   envelope,
   expectAck,
   expectSession,
@@ -82,13 +82,21 @@ export const runFuzz: Example = (options) =>
       }),
       "UNSUPPORTED_PROTOCOL_VERSION",
     );
-    await nack("empty message_id", { ...start(newSessionId(), validStart), messageId: "" }, "INVALID_ENVELOPE");
+    await nack(
+      "empty message_id",
+      { ...start(newSessionId(), validStart), messageId: "" },
+      "INVALID_ENVELOPE",
+    );
     await nack(
       "empty message_type",
       { ...start(newSessionId(), validStart), messageType: "" },
       "INVALID_ENVELOPE",
     );
-    await nack("SessionStart without mode", start(newSessionId(), validStart, ""), "INVALID_ENVELOPE");
+    await nack(
+      "SessionStart without mode",
+      start(newSessionId(), validStart, ""),
+      "INVALID_ENVELOPE",
+    );
     await nack(
       "Proposal without session_id",
       envelope({ mode: MODE, sessionId: "", sender: fuzzer.id, messageType: "Proposal" }),
@@ -116,7 +124,10 @@ export const runFuzz: Example = (options) =>
     expectAck(
       log,
       "no credentials",
-      requireAck("no credentials", (await client.send({ envelope: start(newSessionId(), validStart) })).ack),
+      requireAck(
+        "no credentials",
+        (await client.send({ envelope: start(newSessionId(), validStart) })).ack,
+      ),
       { ok: false, code: "UNAUTHENTICATED" },
     );
     await nack(
@@ -138,7 +149,11 @@ export const runFuzz: Example = (options) =>
       "MODE_NOT_SUPPORTED",
     );
     await nack("garbage SessionStart payload", start(newSessionId(), GARBAGE), "INVALID_ENVELOPE");
-    await nack("empty SessionStart payload", start(newSessionId(), new Uint8Array(0)), "INVALID_ENVELOPE");
+    await nack(
+      "empty SessionStart payload",
+      start(newSessionId(), new Uint8Array(0)),
+      "INVALID_ENVELOPE",
+    );
     const startWith = (fields: Record<string, unknown>) =>
       encode(SessionStartPayloadSchema, {
         intent: "fuzz",
@@ -149,14 +164,26 @@ export const runFuzz: Example = (options) =>
         ...fields,
       });
     await nack("ttl_ms 0", start(newSessionId(), startWith({ ttlMs: 0n })), "INVALID_ENVELOPE");
-    await nack("ttl_ms over 24 h", start(newSessionId(), startWith({ ttlMs: 86_400_001n })), "INVALID_ENVELOPE");
-    await nack("no participants", start(newSessionId(), startWith({ participants: [] })), "INVALID_ENVELOPE");
+    await nack(
+      "ttl_ms over 24 h",
+      start(newSessionId(), startWith({ ttlMs: 86_400_001n })),
+      "INVALID_ENVELOPE",
+    );
+    await nack(
+      "no participants",
+      start(newSessionId(), startWith({ participants: [] })),
+      "INVALID_ENVELOPE",
+    );
     await nack(
       "duplicate participants",
       start(newSessionId(), startWith({ participants: [peer.id, peer.id] })),
       "INVALID_ENVELOPE",
     );
-    await nack("unknown mode_version", start(newSessionId(), startWith({ modeVersion: "9.9.9" })), "INVALID_ENVELOPE");
+    await nack(
+      "unknown mode_version",
+      start(newSessionId(), startWith({ modeVersion: "9.9.9" })),
+      "INVALID_ENVELOPE",
+    );
     await nack(
       "unknown policy",
       start(newSessionId(), startWith({ policyVersion: "policy.nonexistent.v999" })),
@@ -257,7 +284,11 @@ export const runFuzz: Example = (options) =>
         sessionId,
         sender: fuzzer.id,
         messageType: "Commitment",
-        payload: commitmentPayload({ action: "decision.selected", outcomePositive: false, reason: "x" }),
+        payload: commitmentPayload({
+          action: "decision.selected",
+          outcomePositive: false,
+          reason: "x",
+        }),
       }),
       "INVALID_ENVELOPE",
     );
@@ -300,7 +331,10 @@ export const runFuzz: Example = (options) =>
       state: SessionState.OPEN,
       mode: MODE,
     });
-    const cancelled = await client.cancelSession({ sessionId, reason: "fuzzing done" }, fuzzer.auth);
+    const cancelled = await client.cancelSession(
+      { sessionId, reason: "fuzzing done" },
+      fuzzer.auth,
+    );
     expectAck(log, "CancelSession (initiator)", requireAck("CancelSession", cancelled.ack), {
       ok: true,
       state: SessionState.CANCELLED,

@@ -5,9 +5,9 @@ import { multiRound } from "@macp/proto";
 import {
   commitmentPayload,
   type Example,
+  ExampleFailure,
   encode,
   envelope,
-  ExampleFailure,
   expectAck,
   expectSession,
   initialize,
@@ -62,9 +62,14 @@ export const runMultiRound: Example = (options) =>
       { ok: true, state: SessionState.OPEN },
     );
 
-    expectAck(log, "Contribute (alice, round 1)", await alice.send(contribute(alice.id, "sat-02:00")), {
-      ok: true,
-    });
+    expectAck(
+      log,
+      "Contribute (alice, round 1)",
+      await alice.send(contribute(alice.id, "sat-02:00")),
+      {
+        ok: true,
+      },
+    );
     expectAck(log, "Contribute (bob, round 1)", await bob.send(contribute(bob.id, "sun-04:00")), {
       ok: true,
     });
@@ -82,10 +87,15 @@ export const runMultiRound: Example = (options) =>
       ok: true,
     });
     // After convergence no further contributions are taken.
-    expectAck(log, "Contribute (alice, after convergence)", await alice.send(contribute(alice.id, "fri-23:00")), {
-      ok: false,
-      code: "INVALID_ENVELOPE",
-    });
+    expectAck(
+      log,
+      "Contribute (alice, after convergence)",
+      await alice.send(contribute(alice.id, "fri-23:00")),
+      {
+        ok: false,
+        code: "INVALID_ENVELOPE",
+      },
+    );
 
     expectAck(log, "Commitment (coordinator)", await coordinator.send(commit()), {
       ok: true,
@@ -93,7 +103,10 @@ export const runMultiRound: Example = (options) =>
     });
 
     const resolved = await alice.getSession(sessionId);
-    expectSession(log, "GetSession (resolved)", resolved, { state: SessionState.RESOLVED, mode: MODE });
+    expectSession(log, "GetSession (resolved)", resolved, {
+      state: SessionState.RESOLVED,
+      mode: MODE,
+    });
     if (resolved.initiator !== coordinator.id) {
       throw new ExampleFailure("GetSession (resolved)", `initiator is '${resolved.initiator}'`);
     }

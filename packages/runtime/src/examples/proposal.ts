@@ -73,7 +73,11 @@ export const runProposal: Example = (options) =>
         message(
           buyer.id,
           "Commitment",
-          commitmentPayload({ action: "proposal.accepted", outcomePositive: true, reason: "premature" }),
+          commitmentPayload({
+            action: "proposal.accepted",
+            outcomePositive: true,
+            reason: "premature",
+          }),
         ),
       ),
       { ok: false, code: "INVALID_ENVELOPE" },

@@ -71,7 +71,11 @@ export const runQuorum: Example = (options) =>
       log,
       "Approve (alice)",
       await alice.send(
-        message(alice.id, "Approve", encode(quorum.ApprovePayloadSchema, { requestId: "r1", reason: "lgtm" })),
+        message(
+          alice.id,
+          "Approve",
+          encode(quorum.ApprovePayloadSchema, { requestId: "r1", reason: "lgtm" }),
+        ),
       ),
       { ok: true },
     );
@@ -84,7 +88,11 @@ export const runQuorum: Example = (options) =>
         message(
           manager.id,
           "Commitment",
-          commitmentPayload({ action: "quorum.approved", outcomePositive: true, reason: "premature" }),
+          commitmentPayload({
+            action: "quorum.approved",
+            outcomePositive: true,
+            reason: "premature",
+          }),
         ),
       ),
       { ok: false, code: "INVALID_ENVELOPE" },
@@ -94,7 +102,11 @@ export const runQuorum: Example = (options) =>
       log,
       "Approve (bob)",
       await bob.send(
-        message(bob.id, "Approve", encode(quorum.ApprovePayloadSchema, { requestId: "r1", reason: "tested on staging" })),
+        message(
+          bob.id,
+          "Approve",
+          encode(quorum.ApprovePayloadSchema, { requestId: "r1", reason: "tested on staging" }),
+        ),
       ),
       { ok: true },
     );
@@ -102,7 +114,11 @@ export const runQuorum: Example = (options) =>
       log,
       "Abstain (carol)",
       await carol.send(
-        message(carol.id, "Abstain", encode(quorum.AbstainPayloadSchema, { requestId: "r1", reason: "on leave" })),
+        message(
+          carol.id,
+          "Abstain",
+          encode(quorum.AbstainPayloadSchema, { requestId: "r1", reason: "on leave" }),
+        ),
       ),
       { ok: true },
     );
@@ -110,7 +126,9 @@ export const runQuorum: Example = (options) =>
     expectAck(
       log,
       "Approve (carol, second ballot)",
-      await carol.send(message(carol.id, "Approve", encode(quorum.ApprovePayloadSchema, { requestId: "r1" }))),
+      await carol.send(
+        message(carol.id, "Approve", encode(quorum.ApprovePayloadSchema, { requestId: "r1" })),
+      ),
       { ok: false, code: "INVALID_ENVELOPE" },
     );
 

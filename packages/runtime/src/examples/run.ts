@@ -29,7 +29,9 @@ async function main(argv: readonly string[]): Promise<number> {
     try {
       await example({ endpoint });
     } catch (error) {
-      console.error(`${current}: FAILED: ${error instanceof Error ? error.message : String(error)}`);
+      console.error(
+        `${current}: FAILED: ${error instanceof Error ? error.message : String(error)}`,
+      );
       return 1;
     }
     console.log(`== ${current}: ok`);

@@ -4,7 +4,13 @@
 
 import { randomUUID } from "node:crypto";
 import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { type CallOptions, type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import {
+  type CallOptions,
+  type Client,
+  Code,
+  ConnectError,
+  createClient,
+} from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import {
   type Ack,
@@ -76,7 +82,7 @@ export function connect(options?: ExampleOptions): ExampleConnection {
   // An explicit session manager lets close() tear the connection down; the
   // transport would otherwise keep it for its idle timeout.
   const sessionManager = new Http2SessionManager(endpoint);
-  const transport = createGrpcTransport({ baseUrl: endpoint, httpVersion: "2", sessionManager });
+  const transport = createGrpcTransport({ baseUrl: endpoint, sessionManager });
   const client = createClient(MACPRuntimeService, transport);
   return {
     endpoint,

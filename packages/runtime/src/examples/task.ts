@@ -39,7 +39,10 @@ export const runTask: Example = (options) =>
         message(
           planner.id,
           "SessionStart",
-          sessionStartPayload({ intent: "Produce the Q4 revenue report", participants: [worker.id] }),
+          sessionStartPayload({
+            intent: "Produce the Q4 revenue report",
+            participants: [worker.id],
+          }),
         ),
       ),
       { ok: true, state: SessionState.OPEN },

@@ -1,0 +1,185 @@
+// Decision-mode traffic shared by the in-process benchmarks.
+import { create, toBinary } from "@bufbuild/protobuf";
+import { createDevIdentity, type Identity, type MacpRuntime } from "@macp/core";
+import {
+  CommitmentPayloadSchema,
+  decision,
+  type Envelope,
+  EnvelopeSchema,
+  SessionStartPayloadSchema,
+} from "@macp/proto";
+
+export const DECISION = "macp.mode.decision.v1";
+export const INITIATOR = "agent://orchestrator";
+export const VOTER = "agent://evaluator";
+
+export function sessionIdFor(index: number): string {
+  return `00000000-0000-4000-8000-${index.toString(16).padStart(12, "0")}`;
+}
+
+const startPayload = toBinary(
+  SessionStartPayloadSchema,
+  create(SessionStartPayloadSchema, {
+    intent: "benchmark",
+    participants: [INITIATOR, VOTER],
+    modeVersion: "1.0.0",
+    configurationVersion: "cfg-1",
+    ttlMs: 3_600_000n,
+  }),
+);
+
+const proposalPayload = toBinary(
+  decision.ProposalPayloadSchema,
+  create(decision.ProposalPayloadSchema, { proposalId: "p1", option: "ship", rationale: "ready" }),
+);
+
+export const evaluationPayload = toBinary(
+  decision.EvaluationPayloadSchema,
+  create(decision.EvaluationPayloadSchema, {
+    proposalId: "p1",
+    recommendation: "APPROVE",
+    confidence: 0.9,
+    reason: "looks good",
+  }),
+);
+
+export function envelope(
+  sessionId: string,
+  messageType: string,
+  messageId: string,
+  sender: string,
+  payload: Uint8Array,
+): Envelope {
+  return create(EnvelopeSchema, {
+    macpVersion: "1.0",
+    mode: DECISION,
+    messageType,
+    messageId,
+    sessionId,
+    sender,
+    timestampUnixMs: 0n,
+    payload,
+  });
+}
+
+const evaluators = ["agent://e1", "agent://e2", "agent://e3"];
+
+function payload<T extends Parameters<typeof create>[0]>(
+  schema: T,
+  init: Parameters<typeof create<T>>[1],
+) {
+  return toBinary(schema, create(schema, init));
+}
+
+/**
+ * One whole decision session: start, proposal, two evaluations, an objection,
+ * three votes and the commitment (9 accepted messages).
+ */
+export function decisionLifecycle(sessionId: string): { envelope: Envelope; as: Identity }[] {
+  const start = payload(SessionStartPayloadSchema, {
+    intent: "benchmark",
+    participants: [INITIATOR, ...evaluators],
+    modeVersion: "1.0.0",
+    configurationVersion: "cfg-1",
+    ttlMs: 3_600_000n,
+  });
+  const steps: [string, string, Uint8Array][] = [
+    ["SessionStart", INITIATOR, start],
+    ["Proposal", INITIATOR, proposalPayload],
+    ["Evaluation", "agent://e1", evaluationPayload],
+    ["Evaluation", "agent://e2", evaluationPayload],
+    [
+      "Objection",
+      "agent://e3",
+      payload(decision.ObjectionPayloadSchema, {
+        proposalId: "p1",
+        reason: "risk",
+        severity: "low",
+      }),
+    ],
+    ...evaluators.map((voter): [string, string, Uint8Array] => [
+      "Vote",
+      voter,
+      payload(decision.VotePayloadSchema, { proposalId: "p1", vote: "APPROVE", reason: "ok" }),
+    ]),
+    [
+      "Commitment",
+      INITIATOR,
+      payload(CommitmentPayloadSchema, {
+        commitmentId: "c1",
+        action: "decision.selected",
+        authorityScope: "release",
+        reason: "approved",
+        modeVersion: "1.0.0",
+        configurationVersion: "cfg-1",
+        outcomePositive: true,
+      }),
+    ],
+  ];
+  return steps.map(([messageType, sender, body], i) => ({
+    envelope: envelope(sessionId, messageType, `m${i}`, sender, body),
+    as: identityOf(sender),
+  }));
+}
+
+const identityCache = new Map<string, Identity>();
+function identityOf(sender: string): Identity {
+  let identity = identityCache.get(sender);
+  if (!identity) {
+    identity = createDevIdentity(sender);
+    identityCache.set(sender, identity);
+  }
+  return identity;
+}
+
+export const identities: { initiator: Identity; voter: Identity } = {
+  initiator: createDevIdentity(INITIATOR),
+  voter: createDevIdentity(VOTER),
+};
+
+/** Starts `count` decision sessions, each with one proposal, so Evaluations are accepted. */
+export async function openSessions(
+  runtime: MacpRuntime,
+  count: number,
+  offset = 0,
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = sessionIdFor(offset + i);
+    const start = await runtime.send(
+      envelope(id, "SessionStart", `s-${id}`, INITIATOR, startPayload),
+      identities.initiator,
+    );
+    if (start.isErr()) throw new Error(`SessionStart refused: ${start.error.code}`);
+    const proposal = await runtime.send(
+      envelope(id, "Proposal", `p-${id}`, INITIATOR, proposalPayload),
+      identities.initiator,
+    );
+    if (proposal.isErr()) throw new Error(`Proposal refused: ${proposal.error.code}`);
+    ids.push(id);
+  }
+  return ids;
+}
+
+/** Starts `count` sessions with only their SessionStart (idle sessions). */
+export async function startIdleSessions(runtime: MacpRuntime, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const id = sessionIdFor(i);
+    const start = await runtime.send(
+      envelope(id, "SessionStart", "s", INITIATOR, startPayload),
+      identities.initiator,
+    );
+    if (start.isErr()) throw new Error(`SessionStart refused: ${start.error.code}`);
+  }
+}
+
+/** Limits high enough that the benchmarks measure the kernel, not the rate limiter. */
+export const UNLIMITED = {
+  sessionStartsPerMinute: Number.POSITIVE_INFINITY,
+  messagesPerMinute: Number.POSITIVE_INFINITY,
+};
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}

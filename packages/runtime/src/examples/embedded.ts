@@ -1,0 +1,50 @@
+// What the Fastify and Express examples share: an in-memory runtime with
+// dev-mode authentication and the timer driver that expires its sessions.
+
+import { createAuthenticator } from "@macp/auth";
+import type { MacpRoutesOptions } from "@macp/connect";
+import { startTimerDriver } from "@macp/connect/node";
+import { type Clock, createMemoryStore, createRuntime, type MacpRuntime } from "@macp/core";
+
+export interface EmbeddedRuntime {
+  readonly runtime: MacpRuntime;
+  /** Options for createMacpRoutes: dev-mode authentication and the runtime's clock. */
+  readonly routes: MacpRoutesOptions;
+  close(): Promise<void>;
+}
+
+/** Options of the example apps. */
+export interface ExampleAppOptions {
+  /** Default 127.0.0.1. */
+  readonly host?: string;
+  /** Default 8080; 0 picks a free port. */
+  readonly port?: number;
+}
+
+/** A started example app. */
+export interface ExampleApp {
+  /** Base URL for Connect clients. */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export function createEmbeddedRuntime(): EmbeddedRuntime {
+  const clock: Clock = { now: () => Date.now() };
+  const runtime = createRuntime({ clock, store: createMemoryStore() });
+  // Dev mode: any bearer value is the sender. Fine for an example, never for production.
+  const authenticator = createAuthenticator({ devMode: true });
+  const timers = startTimerDriver(runtime, { clock });
+  return {
+    runtime,
+    routes: { authenticate: (headers) => authenticator.authenticate(headers), clock },
+    async close() {
+      await timers.stop();
+      authenticator.close();
+      await runtime.close();
+    },
+  };
+}
+
+export function urlOf(host: string, port: number, scheme = "http"): string {
+  return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}

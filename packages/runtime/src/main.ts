@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// macp-runtime: the MACP server, configured entirely from MACP_* environment
+// variables (see docs/reference/env-vars.md). A refused start prints one line
+// per problem on stderr, each naming the variable, and exits 1.
+
+import { installShutdownHandlers } from "@macp/connect/node";
+import { loadConfig } from "./config.js";
+import { runtimeLoggerFrom } from "./logger.js";
+import { StartupError, startRuntime } from "./start-runtime.js";
+
+// Time left to flush the store after the drain, before a hung shutdown is forced.
+const CLOSE_RESERVE_MS = 1000;
+
+function refuse(message: string): void {
+  process.stderr.write(`macp-runtime: ${message}\n`);
+}
+
+async function main(): Promise<number> {
+  const loaded = loadConfig(process.env);
+  if (!loaded.ok) {
+    for (const error of loaded.errors) refuse(error.message);
+    return 1;
+  }
+  const { config } = loaded;
+  let running: Awaited<ReturnType<typeof startRuntime>>;
+  try {
+    running = await startRuntime(config);
+  } catch (error) {
+    refuse(
+      error instanceof StartupError
+        ? error.message
+        : `start-up failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    );
+    return 1;
+  }
+  installShutdownHandlers(
+    { close: ({ drainMs } = {}) => running.close({ drainMs }) },
+    {
+      drainMs: config.shutdownDrainMs + CLOSE_RESERVE_MS,
+      logger: runtimeLoggerFrom(running.logger),
+    },
+  );
+  return 0;
+}
+
+const code = await main();
+if (code !== 0) process.exit(code);

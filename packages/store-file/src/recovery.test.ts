@@ -1,0 +1,215 @@
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { createDevIdentity, createRuntime, type MacpRuntime, type RuntimeLogger } from "@macp/core";
+import {
+  CommitmentPayloadSchema,
+  decision,
+  type Envelope,
+  EnvelopeSchema,
+  SessionStartPayloadSchema,
+  SessionState,
+} from "@macp/proto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createFileStore, type FileStore } from "./index.js";
+
+// The file store under the real kernel: what a runtime acknowledged must come
+// back identical after a restart, including sessions that ended or were deleted.
+
+const DECISION = "macp.mode.decision.v1";
+const quiet: RuntimeLogger = { info() {}, warn() {}, error() {} };
+
+let directory: string;
+let counter = 0;
+const clock = { time: 1_750_000_000_000, now: () => clock.time };
+
+beforeEach(async () => {
+  directory = await mkdtemp(join(tmpdir(), "macp-store-recovery-"));
+});
+
+afterEach(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+function envelope(
+  sessionId: string,
+  sender: string,
+  messageType: string,
+  payload: Uint8Array,
+  messageId = `m-${++counter}`,
+): Envelope {
+  return create(EnvelopeSchema, {
+    macpVersion: "1.0",
+    mode: DECISION,
+    messageType,
+    messageId,
+    sessionId,
+    sender,
+    timestampUnixMs: BigInt(clock.time),
+    payload,
+  });
+}
+
+function start(sessionId: string, sender: string, participants: string[]): Envelope {
+  const payload = create(SessionStartPayloadSchema, {
+    intent: "recovery test",
+    participants,
+    modeVersion: "1.0.0",
+    configurationVersion: "cfg-1",
+    ttlMs: 60_000n,
+  });
+  return envelope(
+    sessionId,
+    sender,
+    "SessionStart",
+    toBinary(SessionStartPayloadSchema, payload),
+    `start-${sessionId}`,
+  );
+}
+
+function proposal(sessionId: string, sender: string, proposalId: string): Envelope {
+  const payload = create(decision.ProposalPayloadSchema, {
+    proposalId,
+    option: `option ${proposalId}`,
+    rationale: "because",
+  });
+  return envelope(sessionId, sender, "Proposal", toBinary(decision.ProposalPayloadSchema, payload));
+}
+
+function vote(sessionId: string, sender: string, proposalId: string): Envelope {
+  const payload = create(decision.VotePayloadSchema, { proposalId, vote: "APPROVE", reason: "ok" });
+  return envelope(sessionId, sender, "Vote", toBinary(decision.VotePayloadSchema, payload));
+}
+
+function commitment(sessionId: string, sender: string): Envelope {
+  const payload = create(CommitmentPayloadSchema, {
+    commitmentId: "c1",
+    action: "decision.selected",
+    authorityScope: "test",
+    reason: "done",
+    modeVersion: "1.0.0",
+    configurationVersion: "cfg-1",
+    policyVersion: "",
+    outcomePositive: true,
+  });
+  return envelope(sessionId, sender, "Commitment", toBinary(CommitmentPayloadSchema, payload));
+}
+
+async function send(runtime: MacpRuntime, env: Envelope): Promise<{ duplicate: boolean }> {
+  const result = await runtime.send(env, createDevIdentity(env.sender));
+  if (result.isErr()) throw new Error(`${env.messageType} refused: ${result.error.code}`);
+  return result.value;
+}
+
+function open(): { runtime: MacpRuntime; store: FileStore } {
+  const store = createFileStore({ directory, logger: quiet });
+  return { runtime: createRuntime({ clock, store, logger: quiet }), store };
+}
+
+async function describeSession(runtime: MacpRuntime, sessionId: string) {
+  const metadata = await runtime.getSession(sessionId, createDevIdentity("agent://a"));
+  return {
+    metadata: metadata.isOk() ? metadata.value : metadata.error.code,
+    ...runtime.inspectSession(sessionId),
+  };
+}
+
+describe("recovery through the runtime", () => {
+  it("rebuilds every session exactly from the file store", async () => {
+    let { runtime, store } = open();
+    expect(await runtime.recover()).toMatchObject({ sessions: 0, quarantined: [] });
+    const participants = ["agent://a", "agent://b", "agent://c"];
+
+    const resolved = randomUUID();
+    await send(runtime, start(resolved, "agent://a", participants));
+    await send(runtime, proposal(resolved, "agent://a", "p1"));
+    await send(runtime, vote(resolved, "agent://b", "p1"));
+    await send(runtime, vote(resolved, "agent://c", "p1"));
+    await send(runtime, commitment(resolved, "agent://a"));
+
+    const suspended = randomUUID();
+    await send(runtime, start(suspended, "agent://a", participants));
+    clock.time += 1_000;
+    expect(
+      (await runtime.suspendSession(suspended, "pause", createDevIdentity("agent://a"))).isOk(),
+    ).toBe(true);
+
+    const cancelled = randomUUID();
+    await send(runtime, start(cancelled, "agent://a", participants));
+    expect(
+      (await runtime.cancelSession(cancelled, "stop", createDevIdentity("agent://a"))).isOk(),
+    ).toBe(true);
+
+    // Many open sessions written concurrently, so their appends share batches.
+    const busy = Array.from({ length: 30 }, () => randomUUID());
+    await Promise.all(
+      busy.map(async (sessionId, i) => {
+        await send(runtime, start(sessionId, "agent://a", participants));
+        for (let n = 0; n < 4; n++) {
+          clock.time += 7;
+          await send(runtime, proposal(sessionId, participants[(i + n) % 3] as string, `p${n}`));
+        }
+      }),
+    );
+    const retried = proposal(busy[0] as string, "agent://a", "p-retry");
+    await send(runtime, retried);
+
+    const ids = [resolved, suspended, cancelled, ...busy];
+    const before = await Promise.all(ids.map((id) => describeSession(runtime, id)));
+    expect(before[0]?.metadata).toMatchObject({ state: SessionState.RESOLVED });
+    expect(before[1]?.metadata).toMatchObject({ state: SessionState.SUSPENDED });
+    expect(before[2]?.metadata).toMatchObject({ state: SessionState.CANCELLED });
+    const stats = store.stats();
+    expect(stats.appends).toBeGreaterThan(ids.length * 2);
+    await runtime.close();
+    await expect(
+      store.append(resolved, {
+        kind: "internal",
+        type: "TtlExpired",
+        receivedAtMs: 0,
+        payload: new Uint8Array(),
+      }),
+    ).rejects.toMatchObject({ code: "CLOSED" });
+
+    ({ runtime, store } = open());
+    const report = await runtime.recover();
+    expect(report.quarantined).toEqual([]);
+    expect(report.sessions).toBe(ids.length);
+    const after = await Promise.all(ids.map((id) => describeSession(runtime, id)));
+    expect(after).toEqual(before);
+
+    // The recovered dedup sets answer retries, and the ids stay taken.
+    expect(await send(runtime, retried)).toMatchObject({ duplicate: true });
+    const again = await runtime.send(
+      start(resolved, "agent://a", participants),
+      createDevIdentity("agent://a"),
+    );
+    expect(again.isOk() ? again.value.duplicate : again.error.code).toBe(true);
+    await runtime.close();
+  });
+
+  it("keeps a deleted session's id reserved after a restart", async () => {
+    let { runtime, store } = open();
+    await runtime.recover();
+    const sessionId = randomUUID();
+    await send(runtime, start(sessionId, "agent://a", ["agent://a", "agent://b"]));
+    await runtime.close();
+
+    // Retention, as a host would run it: the runtime is down, the store deletes.
+    store = createFileStore({ directory, logger: quiet });
+    await store.delete(sessionId);
+    await store.close();
+
+    ({ runtime, store } = open());
+    await runtime.recover();
+    expect(await store.tombstones()).toEqual([sessionId]);
+    const reuse = await runtime.send(
+      start(sessionId, "agent://a", ["agent://a", "agent://b"]),
+      createDevIdentity("agent://a"),
+    );
+    expect(reuse.isErr() ? reuse.error.code : "accepted").toBe("SESSION_ALREADY_EXISTS");
+    await runtime.close();
+  });
+});
