@@ -17,16 +17,14 @@ describe("validateCommitmentPayload (CMT-1..CMT-6)", () => {
     );
   });
 
-  it.each([
-    ["commitmentId"],
-    ["action"],
-    ["authorityScope"],
-    ["reason"],
-  ] as const)("rejects a blank %s", (field) => {
-    expect(outcome(validateCommitmentPayload(view, commitment(view, { [field]: "  " })))).toBe(
-      "INVALID_ENVELOPE",
-    );
-  });
+  it.each([["commitmentId"], ["action"], ["authorityScope"], ["reason"]] as const)(
+    "rejects a blank %s",
+    (field) => {
+      expect(outcome(validateCommitmentPayload(view, commitment(view, { [field]: "  " })))).toBe(
+        "INVALID_ENVELOPE",
+      );
+    },
+  );
 
   it("rejects a mode_version that is not the session's", () => {
     const payload = commitment(view, { modeVersion: "1.0.1" });

@@ -14,7 +14,11 @@ import {
 const ORCH = "agent://orchestrator";
 const A = "agent://a";
 const B = "agent://b";
-const view = session({ mode: "macp.mode.decision.v1", initiator: ORCH, participants: [ORCH, A, B] });
+const view = session({
+  mode: "macp.mode.decision.v1",
+  initiator: ORCH,
+  participants: [ORCH, A, B],
+});
 
 const proposal = (proposalId: string, option = "deploy", rationale = "ready") =>
   encode(decision.ProposalPayloadSchema, { proposalId, option, rationale });

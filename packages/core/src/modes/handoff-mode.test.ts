@@ -144,7 +144,12 @@ describe("handoff mode: HandoffAccept and HandoffDecline", () => {
     expect(outcome(d.send("HandoffDecline", TARGET, declineOffer("h1")))).toBe("INVALID_ENVELOPE");
     expect(d.json()).toMatchObject({
       offers: {
-        h1: { disposition: "Declined", declined_by: TARGET, accepted_by: null, outcome_reason: "busy" },
+        h1: {
+          disposition: "Declined",
+          declined_by: TARGET,
+          accepted_by: null,
+          outcome_reason: "busy",
+        },
       },
     });
   });
@@ -204,9 +209,9 @@ describe("handoff mode: Commitment", () => {
     const d = driver(v3);
     d.send("HandoffOffer", OWNER, offer("h1"));
     d.send("HandoffAccept", TARGET, acceptOffer("h1"));
-    expect(outcome(d.send("Commitment", OWNER, commitment(v3, { action: "handoff.accepted" })))).toBe(
-      "POLICY_DENIED",
-    );
+    expect(
+      outcome(d.send("Commitment", OWNER, commitment(v3, { action: "handoff.accepted" }))),
+    ).toBe("POLICY_DENIED");
   });
 });
 
@@ -230,7 +235,10 @@ describe("handoff mode: implicit accept via due messages", () => {
     expect(message?.messageType).toBe("HandoffAccept");
     expect(message?.messageId).toBe("implicit-accept:h1");
     expect(message?.sender).toBe(TARGET);
-    const payload = fromBinary(handoff.HandoffAcceptPayloadSchema, message?.payload ?? new Uint8Array());
+    const payload = fromBinary(
+      handoff.HandoffAcceptPayloadSchema,
+      message?.payload ?? new Uint8Array(),
+    );
     expect(payload).toMatchObject({
       handoffId: "h1",
       acceptedBy: TARGET,

@@ -38,11 +38,36 @@ describe("built-in modes", () => {
       descriptor.messageTypes.join(","),
     ]);
     expect(table).toEqual([
-      ["Decision Mode", "semantic-deterministic", "declared", "SessionStart,Proposal,Evaluation,Objection,Vote,Commitment"],
-      ["Proposal Mode", "semantic-deterministic", "peer", "SessionStart,Proposal,CounterProposal,Accept,Reject,Withdraw,Commitment"],
-      ["Task Mode", "structural-only", "orchestrated", "SessionStart,TaskRequest,TaskAccept,TaskReject,TaskUpdate,TaskComplete,TaskFail,Commitment"],
-      ["Handoff Mode", "context-frozen", "delegated", "SessionStart,HandoffOffer,HandoffContext,HandoffAccept,HandoffDecline,Commitment"],
-      ["Quorum Mode", "semantic-deterministic", "quorum", "SessionStart,ApprovalRequest,Approve,Reject,Abstain,Commitment"],
+      [
+        "Decision Mode",
+        "semantic-deterministic",
+        "declared",
+        "SessionStart,Proposal,Evaluation,Objection,Vote,Commitment",
+      ],
+      [
+        "Proposal Mode",
+        "semantic-deterministic",
+        "peer",
+        "SessionStart,Proposal,CounterProposal,Accept,Reject,Withdraw,Commitment",
+      ],
+      [
+        "Task Mode",
+        "structural-only",
+        "orchestrated",
+        "SessionStart,TaskRequest,TaskAccept,TaskReject,TaskUpdate,TaskComplete,TaskFail,Commitment",
+      ],
+      [
+        "Handoff Mode",
+        "context-frozen",
+        "delegated",
+        "SessionStart,HandoffOffer,HandoffContext,HandoffAccept,HandoffDecline,Commitment",
+      ],
+      [
+        "Quorum Mode",
+        "semantic-deterministic",
+        "quorum",
+        "SessionStart,ApprovalRequest,Approve,Reject,Abstain,Commitment",
+      ],
       ["Multi-Round Mode", "semantic-deterministic", "peer", "SessionStart,Contribute,Commitment"],
     ]);
   });
@@ -93,7 +118,7 @@ describe("ModeRegistry: listings", () => {
 });
 
 describe("ModeRegistry: register", () => {
-  it.each([
+  const refusals: [string, MessageInitShape<typeof ModeDescriptorSchema>, string][] = [
     ["a blank mode", { mode: "  " }, "blank"],
     ["the reserved namespace", { mode: "macp.mode.custom.v1" }, "reserved"],
     ["no message types", { messageTypes: [] }, "message_types"],
@@ -101,7 +126,9 @@ describe("ModeRegistry: register", () => {
     ["no terminal types", { terminalMessageTypes: [] }, "terminal_message_types"],
     ["a terminal other than Commitment", { terminalMessageTypes: ["Pong"] }, "only Commitment"],
     ["a terminal missing from message_types", { messageTypes: ["Ping"] }, "missing"],
-  ] as const)("refuses %s", (_label, overrides, text) => {
+  ];
+
+  it.each(refusals)("refuses %s", (_label, overrides, text) => {
     const result = new ModeRegistry().register(extension(overrides));
     expect(result.ok).toBe(false);
     expect(result.error).toContain(text);

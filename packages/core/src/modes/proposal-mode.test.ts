@@ -77,12 +77,8 @@ describe("proposal mode: Proposal and CounterProposal", () => {
     d.send("Proposal", SELLER, offer("p1"));
     expect(outcome(d.send("CounterProposal", BUYER, counter("", "p1")))).toBe("INVALID_ENVELOPE");
     expect(outcome(d.send("CounterProposal", BUYER, counter("p2", "")))).toBe("INVALID_ENVELOPE");
-    expect(outcome(d.send("CounterProposal", BUYER, counter("p2", "p9")))).toBe(
-      "INVALID_ENVELOPE",
-    );
-    expect(outcome(d.send("CounterProposal", BUYER, counter("p1", "p1")))).toBe(
-      "INVALID_ENVELOPE",
-    );
+    expect(outcome(d.send("CounterProposal", BUYER, counter("p2", "p9")))).toBe("INVALID_ENVELOPE");
+    expect(outcome(d.send("CounterProposal", BUYER, counter("p1", "p1")))).toBe("INVALID_ENVELOPE");
   });
 
   it("keeps the original Live next to the counter-proposal", () => {
@@ -250,7 +246,11 @@ describe("proposal mode: convergence criteria", () => {
     expect(phaseOf(d)).toBe("Converged");
 
     const outside = withPolicy(
-      session({ mode: "macp.mode.proposal.v1", initiator: "agent://boss", participants: [SELLER, BUYER] }),
+      session({
+        mode: "macp.mode.proposal.v1",
+        initiator: "agent://boss",
+        participants: [SELLER, BUYER],
+      }),
       { acceptance: { criterion: "initiator" } },
     );
     const e = driver(outside);

@@ -28,7 +28,8 @@ const request = (requiredApprovals: number, requestId = "r1") =>
     summary: "Deploy v2",
     requiredApprovals,
   });
-const ballot = (reason: string, requestId = "r1") => encode(quorum.ApprovePayloadSchema, { requestId, reason });
+const ballot = (reason: string, requestId = "r1") =>
+  encode(quorum.ApprovePayloadSchema, { requestId, reason });
 
 function driver(sessionView = view): ModeDriver<QuorumState> {
   return new ModeDriver(quorumMode, sessionView);

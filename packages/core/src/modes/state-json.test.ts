@@ -36,6 +36,13 @@ describe("mode-state JSON", () => {
     );
   });
 
+  it("writes whole f64 fields the serde way", () => {
+    expect(text({ evaluations: [{ confidence: 1 }, { confidence: 0.25 }], progress: 0 })).toBe(
+      '{"evaluations":[{"confidence":1.0},{"confidence":0.25}],"progress":0.0}',
+    );
+    expect(text({ round: 3, required_approvals: 2 })).toBe('{"round":3,"required_approvals":2}');
+  });
+
   it("passes raw bytes through", () => {
     const raw = new Uint8Array([1, 2]);
     expect(serializeModeState(raw)).toBe(raw);

@@ -58,12 +58,20 @@ function assigned(sessionView = view, assignee = WORKER): ModeDriver<TaskState> 
 
 describe("task mode: SessionStart", () => {
   it("rejects a session whose only participant is the initiator", () => {
-    const solo = session({ mode: "macp.mode.task.v1", initiator: PLANNER, participants: [PLANNER] });
+    const solo = session({
+      mode: "macp.mode.task.v1",
+      initiator: PLANNER,
+      participants: [PLANNER],
+    });
     expect(outcome(taskMode.onSessionStart(solo, startPayload(solo)))).toBe("INVALID_ENVELOPE");
   });
 
   it("accepts an external orchestrator that is not a participant", () => {
-    const external = session({ mode: "macp.mode.task.v1", initiator: PLANNER, participants: [WORKER] });
+    const external = session({
+      mode: "macp.mode.task.v1",
+      initiator: PLANNER,
+      participants: [WORKER],
+    });
     const d = driver(external);
     expect(d.text()).toBe(
       '{"task":null,"active_assignee":null,"rejections":[],"updates":[],"terminal_report":null}',
@@ -71,7 +79,9 @@ describe("task mode: SessionStart", () => {
     expect(outcome(d.send("TaskRequest", PLANNER, request("t1")))).toBe("ok");
     expect(outcome(d.send("TaskAccept", WORKER, acceptTask()))).toBe("ok");
     expect(outcome(d.send("TaskComplete", WORKER, complete()))).toBe("ok");
-    expect(outcome(d.send("Commitment", PLANNER, commitment(external, { action: "task.completed" })))).toBe("ok");
+    expect(
+      outcome(d.send("Commitment", PLANNER, commitment(external, { action: "task.completed" }))),
+    ).toBe("ok");
   });
 });
 
@@ -80,9 +90,7 @@ describe("task mode: TaskRequest", () => {
     const d = driver();
     expect(outcome(d.send("TaskRequest", WORKER, request("t1", WORKER)))).toBe("FORBIDDEN");
     expect(outcome(d.send("TaskRequest", PLANNER, request("t1", WORKER)))).toBe("ok");
-    expect(outcome(d.send("TaskRequest", PLANNER, request("t2", WORKER)))).toBe(
-      "INVALID_ENVELOPE",
-    );
+    expect(outcome(d.send("TaskRequest", PLANNER, request("t2", WORKER)))).toBe("INVALID_ENVELOPE");
     expect(d.state.task?.taskId).toBe("t1");
   });
 

@@ -23,30 +23,37 @@ const INVALID = "INVALID_POLICY_DEFINITION";
  * registry's check.
  */
 export function validatePolicyInput(input: PolicyInput): Result<void, string> {
-  if (input.policyId.trim() === "") return err(`${INVALID}: policy_id must not be blank`);
-  if (input.policyId === DEFAULT_POLICY_ID) {
+  return checkIdentity(input.policyId, input.schemaVersion).andThen(() => {
+    if (!isJsonObject(input.rules)) return err(`${INVALID}: rules must be a JSON object`);
+    return validatePolicyRules(input.mode, input.rules).mapErr((reason) => `${INVALID}: ${reason}`);
+  });
+}
+
+/** Steps 1–3 of §9.5, which come before anything about the rules. */
+function checkIdentity(policyId: string, schemaVersion: number): Result<void, string> {
+  if (policyId.trim() === "") return err(`${INVALID}: policy_id must not be blank`);
+  if (policyId === DEFAULT_POLICY_ID) {
     return err(`${INVALID}: policy_id '${DEFAULT_POLICY_ID}' is reserved`);
   }
-  if (!SUPPORTED_POLICY_SCHEMA_VERSIONS.has(input.schemaVersion)) {
-    return err(`${INVALID}: schema_version ${input.schemaVersion} is not supported (use 1 or 2)`);
+  if (!SUPPORTED_POLICY_SCHEMA_VERSIONS.has(schemaVersion)) {
+    return err(`${INVALID}: schema_version ${schemaVersion} is not supported (use 1 or 2)`);
   }
-  if (!isJsonObject(input.rules)) return err(`${INVALID}: rules must be a JSON object`);
-  return validatePolicyRules(input.mode, input.rules).mapErr((reason) => `${INVALID}: ${reason}`);
+  return ok(undefined);
 }
 
 /** Reads a wire descriptor (rules as JSON text) into a policy input; refuses unparseable rules. */
 export function policyInputFromDescriptor(
   descriptor: PolicyDescriptor,
 ): Result<PolicyInput, string> {
-  const rules = parseRulesText(descriptor.rules);
-  if (rules.isErr()) return err(`${INVALID}: ${rules.error}`);
-  return ok({
-    policyId: descriptor.policyId,
-    mode: descriptor.mode,
-    description: descriptor.description,
-    rules: rules.value,
-    schemaVersion: descriptor.schemaVersion,
-  });
+  return checkIdentity(descriptor.policyId, descriptor.schemaVersion)
+    .andThen(() => parseRulesText(descriptor.rules).mapErr((reason) => `${INVALID}: ${reason}`))
+    .map((rules) => ({
+      policyId: descriptor.policyId,
+      mode: descriptor.mode,
+      description: descriptor.description,
+      rules,
+      schemaVersion: descriptor.schemaVersion,
+    }));
 }
 
 /** The wire form of a policy: rules as JSON text. */

@@ -67,8 +67,10 @@ describe("PolicyRegistry: registration checks in order", () => {
     expect(refusal({ schemaVersion })).toContain("schema_version");
   });
 
-  it("checks the id before the schema version", () => {
+  it("checks the id before the schema version, and both before the rules", () => {
     expect(refusal({ policyId: "", schemaVersion: 0 })).toContain("policy_id");
+    expect(refusal({ policyId: "policy.default", rules: "{oops" })).toContain("reserved");
+    expect(refusal({ schemaVersion: 5, rules: "[]" })).toContain("schema_version");
   });
 
   it("refuses unparseable rules JSON with INVALID_POLICY_DEFINITION", () => {
@@ -96,7 +98,10 @@ describe("PolicyRegistry: registration checks in order", () => {
     ["a negative weight", { voting: { algorithm: "weighted", weights: { a: -1 } } }],
     ["a zero veto_threshold", { objection_handling: { veto_threshold: 0 } }],
     ["a fractional veto_threshold", { objection_handling: { veto_threshold: 1.5 } }],
-    ["an unknown critical_objection_action", { objection_handling: { critical_objection_action: "panic" } }],
+    [
+      "an unknown critical_objection_action",
+      { objection_handling: { critical_objection_action: "panic" } },
+    ],
     ["a minimum_confidence above 1", { evaluation: { minimum_confidence: 2 } }],
     ["an unknown authority", { commitment: { authority: "anyone" } }],
     ["a non-boolean require_vote_quorum", { commitment: { require_vote_quorum: "yes" } }],
@@ -145,7 +150,10 @@ describe("PolicyRegistry: registration checks in order", () => {
   it.each([DECISION, "macp.mode.task.v1", "macp.mode.handoff.v1", "ext.custom.v1"])(
     "refuses designated_role without roles for %s",
     (mode) => {
-      const error = refusal({ mode, rules: rules({ commitment: { authority: "designated_role" } }) });
+      const error = refusal({
+        mode,
+        rules: rules({ commitment: { authority: "designated_role" } }),
+      });
       expect(error).toContain("designated_roles");
       const empty = { commitment: { authority: "designated_role", designated_roles: [] } };
       expect(refusal({ mode, rules: rules(empty) })).toContain("designated_roles");
@@ -155,9 +163,9 @@ describe("PolicyRegistry: registration checks in order", () => {
   it("accepts any object for a mode without a rules schema", () => {
     const registry = new PolicyRegistry();
     const free = { anything: ["goes"], commitment: "not even an object" };
-    expect(registry.register(descriptor({ mode: "ext.custom.v1", rules: rules(free) }), 1).isOk()).toBe(
-      true,
-    );
+    expect(
+      registry.register(descriptor({ mode: "ext.custom.v1", rules: rules(free) }), 1).isOk(),
+    ).toBe(true);
   });
 
   it("accepts the spec's example policies", () => {
@@ -168,18 +176,24 @@ describe("PolicyRegistry: registration checks in order", () => {
       evaluation: { required_before_voting: true },
       commitment: { authority: "initiator_only", require_vote_quorum: true },
     };
-    expect(registry.register(descriptor({ policyId: "p.a", rules: rules(supermajority) }), 1).isOk()).toBe(true);
+    expect(
+      registry.register(descriptor({ policyId: "p.a", rules: rules(supermajority) }), 1).isOk(),
+    ).toBe(true);
     const decline = {
       voting: { algorithm: "majority" },
       objection_handling: { critical_objection_action: "finalize_decline" },
       commitment: { allow_decline_over_approval: false, designated_roles: [] },
     };
     expect(
-      registry.register(descriptor({ policyId: "p.b", schemaVersion: 2, rules: rules(decline) }), 1).isOk(),
+      registry
+        .register(descriptor({ policyId: "p.b", schemaVersion: 2, rules: rules(decline) }), 1)
+        .isOk(),
     ).toBe(true);
     const task = { completion: { require_output: true } };
     expect(
-      registry.register(descriptor({ policyId: "p.c", mode: "macp.mode.task.v1", rules: rules(task) }), 1).isOk(),
+      registry
+        .register(descriptor({ policyId: "p.c", mode: "macp.mode.task.v1", rules: rules(task) }), 1)
+        .isOk(),
     ).toBe(true);
   });
 
@@ -191,7 +205,9 @@ describe("PolicyRegistry: registration checks in order", () => {
 
   it("stamps the registration time and keeps a frozen copy of the rules", () => {
     const registry = new PolicyRegistry();
-    const policy = registry.register(descriptor({ registeredAtUnixMs: 99n }), 1_234)._unsafeUnwrap();
+    const policy = registry
+      .register(descriptor({ registeredAtUnixMs: 99n }), 1_234)
+      ._unsafeUnwrap();
     expect(policy.registeredAtUnixMs).toBe(1_234);
     expect(Object.isFrozen(policy.rules)).toBe(true);
     expect(Object.isFrozen(policy.rules.voting)).toBe(true);
@@ -210,7 +226,10 @@ describe("PolicyRegistry: unregister, get, list", () => {
 
   it("lists by mode (with '*' policies) or all, sorted by id", () => {
     const registry = new PolicyRegistry();
-    registry.register(descriptor({ policyId: "policy.z.task", mode: "macp.mode.task.v1", rules: "{}" }), 1);
+    registry.register(
+      descriptor({ policyId: "policy.z.task", mode: "macp.mode.task.v1", rules: "{}" }),
+      1,
+    );
     registry.register(descriptor({ policyId: "policy.a.any", mode: "*", rules: "{}" }), 1);
     registry.register(descriptor({ policyId: "policy.m.decision" }), 1);
     const ids = (list: { policyId: string }[]) => list.map((policy) => policy.policyId);
@@ -234,11 +253,15 @@ describe("PolicyRegistry.resolveForSession (modes.md §9.6)", () => {
   registry.register(descriptor(), 1);
 
   it("binds the default policy for an empty version", () => {
-    expect(registry.resolveForSession("", "macp.mode.task.v1")._unsafeUnwrap()).toBe(DEFAULT_POLICY);
+    expect(registry.resolveForSession("", "macp.mode.task.v1")._unsafeUnwrap()).toBe(
+      DEFAULT_POLICY,
+    );
   });
 
   it("refuses an unknown version with UNKNOWN_POLICY_VERSION", () => {
-    const error = registry.resolveForSession("policy.nonexistent.v999", DECISION)._unsafeUnwrapErr();
+    const error = registry
+      .resolveForSession("policy.nonexistent.v999", DECISION)
+      ._unsafeUnwrapErr();
     expect(error.code).toBe("UNKNOWN_POLICY_VERSION");
   });
 
@@ -250,9 +273,9 @@ describe("PolicyRegistry.resolveForSession (modes.md §9.6)", () => {
   });
 
   it("binds a policy for the same mode", () => {
-    expect(registry.resolveForSession("policy.test.majority", DECISION)._unsafeUnwrap().policyId).toBe(
-      "policy.test.majority",
-    );
+    expect(
+      registry.resolveForSession("policy.test.majority", DECISION)._unsafeUnwrap().policyId,
+    ).toBe("policy.test.majority");
   });
 });
 
