@@ -126,6 +126,7 @@ interface Faults {
   readdirError?: string;
   readError?: string;
   truncateError?: string;
+  unlinkError?: string;
 }
 
 function faultyFs(faults: Faults): FileStoreFileSystem {
@@ -161,6 +162,10 @@ function faultyFs(faults: Faults): FileStoreFileSystem {
     async open(path, flags) {
       if (flags === "wx" && faults.createError) throw systemError(faults.createError);
       return wrap(await nodeFileSystem.open(path, flags));
+    },
+    async unlink(path) {
+      if (faults.unlinkError) throw systemError(faults.unlinkError);
+      return nodeFileSystem.unlink(path);
     },
   };
 }
@@ -444,6 +449,15 @@ describe("file store", () => {
     await expect(foreign.ready()).rejects.toThrow(/not a macp-store-file directory/);
   });
 
+  it("refuses a store whose logs directory has gone", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.close();
+    await rm(join(root, "data", "logs"), { recursive: true });
+    store = open();
+    await expect(collect(store)).rejects.toThrow(/logs\/ directory is missing/);
+  });
+
   it("refuses a second store on a directory open in this process", async () => {
     const first = open();
     await first.ready();
@@ -550,6 +564,29 @@ describe("file store", () => {
     ).toEqual(["a0", "a1-retry"]);
   });
 
+  it("overwrites a new log whose creation failed and could not be removed", async () => {
+    const faults: Faults = {};
+    let store = open({ fileSystem: faultyFs(faults) });
+    await store.ready();
+    faults.datasyncError = "EIO";
+    faults.unlinkError = "EIO";
+    await expect(store.append(SESSION_A, incoming(SESSION_A, "refused", true))).rejects.toThrow(
+      /EIO/,
+    );
+    // The refused record is complete on disk, but it is not taken for history.
+    expect((await stat(logPath(SESSION_A))).size).toBeGreaterThan(0);
+    expect(await store.read(SESSION_A)).toBeUndefined();
+    faults.datasyncError = undefined;
+    await store.append(SESSION_A, incoming(SESSION_A, "accepted", true));
+    store = await reopen(store);
+    const [loaded] = await collect(store);
+    expect(
+      loaded && "records" in loaded
+        ? loaded.records.map((r) => (r.kind === "incoming" ? r.envelope.messageId : ""))
+        : [],
+    ).toEqual(["accepted"]);
+  });
+
   it("fails only the session whose disk write failed in a shared batch", async () => {
     const faults: Faults = {};
     const store = open({ fileSystem: faultyFs(faults) });
@@ -605,6 +642,24 @@ describe("file store", () => {
     await store.delete(SESSION_B);
     store = await reopen(store);
     expect(await store.tombstones()).toEqual([SESSION_A, SESSION_B]);
+  });
+
+  it("cuts a torn tombstone list and refuses one damaged in the middle", async () => {
+    let store = open();
+    const ids = [SESSION_A, SESSION_B, "third-session-id-xxxxxxxx"];
+    for (const id of ids) await store.delete(id);
+    await store.close();
+    const path = join(root, "data", "tombstones.log");
+    const bytes = await readFile(path);
+    await writeFile(path, bytes.subarray(0, bytes.length - 3));
+    store = open();
+    expect(await store.tombstones()).toEqual(ids.slice(0, 2));
+    await store.close();
+    const damaged = await readFile(path);
+    flip(damaged, 30); // inside the first of the two tombstones
+    await writeFile(path, damaged);
+    store = open();
+    await expect(store.ready()).rejects.toThrow(/tombstone list .* is damaged/);
   });
 
   it("finishes a deletion that crashed after its tombstone was written", async () => {

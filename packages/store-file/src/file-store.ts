@@ -162,9 +162,11 @@ interface SessionLog {
   readonly path: string;
   /**
    * unknown: not looked at yet; absent: no file; present: valid up to `end`;
+   * stale: a file whose creation was refused and could not be removed, holding
+   * nothing acknowledged (rewritten from byte 0 by the next write);
    * quarantined: damaged, never written again by this store.
    */
-  state: "unknown" | "absent" | "present" | "quarantined";
+  state: "unknown" | "absent" | "present" | "stale" | "quarantined";
   /** Offset just past the last durable record. */
   end: number;
   /** Bytes past `end` may be on disk (a failed write): truncate before writing again. */
@@ -301,14 +303,13 @@ class FileSessionStore implements FileStore {
     const entries = await this.listDirectory(root);
     if (entries.includes(MARKER)) {
       await this.checkMarker();
+      // Initialisation creates logs/ before the marker, so a store without it
+      // lost its logs to something else; recreating it would start empty.
+      if (!entries.includes(LOGS_DIR)) {
+        throw unusable(`${root} is a store but its ${LOGS_DIR}/ directory is missing`);
+      }
     } else {
       await this.initialiseFresh(entries);
-    }
-    try {
-      // Also fixes a crash between creating the marker and the logs directory.
-      await this.fs.mkdir(this.logsDirectory);
-    } catch (error) {
-      throw unusable(`cannot create ${this.logsDirectory}: ${describe(error)}`, error);
     }
     await this.loadTombstones();
   }
@@ -536,13 +537,16 @@ class FileSessionStore implements FileStore {
   /** Writes the session's queued records in one write and fsyncs; true if it created the file. */
   private async writeAndSync(log: SessionLog, items: readonly PendingAppend[]): Promise<boolean> {
     await this.resolveState(log);
-    const isNew = log.state === "absent";
+    const isNew = log.state === "absent" || log.state === "stale";
     const parts = items.map((item) => item.frame);
     if (isNew) parts.unshift(encodeHeader(FileKind.session, log.sessionId));
     const bytes = concat(parts);
     let handle: FileStoreHandle;
-    if (isNew) {
+    if (log.state === "absent") {
       handle = await this.openHandle(log, "wx");
+    } else if (log.state === "stale") {
+      handle = await this.handleFor(log);
+      await handle.truncate(0);
     } else {
       handle = await this.handleFor(log);
       if (log.repairPending) {
@@ -610,6 +614,8 @@ class FileSessionStore implements FileStore {
     }
   }
 
+  // The refused records may be complete on disk, so the file must not be taken
+  // for a log later: removed, or else remembered as stale and overwritten.
   private async rollbackNewFile(log: SessionLog): Promise<void> {
     await this.dropHandle(log);
     log.end = 0;
@@ -622,8 +628,11 @@ class FileSessionStore implements FileStore {
         log.state = "absent";
         return;
       }
-      // Whatever is left holds no acknowledged record; look again before the next write.
-      log.state = "unknown";
+      log.state = "stale";
+      this.logger.error("could not remove a log whose creation failed; it will be overwritten", {
+        sessionId: log.sessionId,
+        error: describe(error),
+      });
     }
   }
 
@@ -637,8 +646,9 @@ class FileSessionStore implements FileStore {
         log.state = "absent";
         return;
       case "empty":
-        await this.removeFile(log.path, "a log with no complete record");
-        log.state = "absent";
+        log.state = (await this.removeFile(log.path, "a log with no complete record"))
+          ? "absent"
+          : "stale";
         return;
       case "corrupt":
         this.quarantine(log, found.reason);
@@ -742,7 +752,7 @@ class FileSessionStore implements FileStore {
     if (this.deleted.has(sessionId)) return undefined;
     const log = this.sessions.get(sessionId);
     if (log?.state === "quarantined") throw quarantinedError(log);
-    if (log?.state === "absent") return undefined;
+    if (log?.state === "absent" || log?.state === "stale") return undefined;
     const found = await this.inspect(
       log?.path ?? join(this.logsDirectory, logFileName(sessionId)),
       logFileName(sessionId),
@@ -784,7 +794,9 @@ class FileSessionStore implements FileStore {
     // anything after that is a failed write, never part of the history.
     const written = new Map<string, number>();
     for (const log of this.sessions.values()) {
-      if (log.state === "present") written.set(logFileName(log.sessionId), log.end);
+      if (log.state === "present" || log.state === "stale") {
+        written.set(logFileName(log.sessionId), log.end);
+      }
     }
     let removed = false;
     for (const name of names) {
@@ -798,13 +810,19 @@ class FileSessionStore implements FileStore {
       switch (found.kind) {
         case "missing":
           continue;
-        case "empty":
+        case "empty": {
           // Nothing in it was ever acknowledged (the first write carries the
           // header and the SessionStart together), so the id was never taken.
-          await this.removeFile(path, "a log with no complete record (crash during creation)");
-          removed = true;
-          if (found.sessionId !== undefined) this.sessionLog(found.sessionId).state = "absent";
+          const gone = await this.removeFile(
+            path,
+            "a log with no complete record (crash during creation)",
+          );
+          removed ||= gone;
+          if (found.sessionId !== undefined) {
+            this.sessionLog(found.sessionId).state = gone ? "absent" : "stale";
+          }
           continue;
+        }
         case "corrupt": {
           const log = this.sessionLog(found.sessionId);
           if (log.state !== "quarantined") this.quarantine(log, found.reason);
@@ -1044,14 +1062,16 @@ class FileSessionStore implements FileStore {
     }
   }
 
-  private async removeFile(path: string, what: string): Promise<void> {
+  /** Whether the file is gone afterwards. */
+  private async removeFile(path: string, what: string): Promise<boolean> {
     try {
       await this.fs.unlink(path);
       this.logger.warn(`removed ${what}`, { path });
+      return true;
     } catch (error) {
-      if (errorCode(error) !== "ENOENT") {
-        this.logger.warn(`could not remove ${what}`, { path, error: describe(error) });
-      }
+      if (errorCode(error) === "ENOENT") return true;
+      this.logger.warn(`could not remove ${what}`, { path, error: describe(error) });
+      return false;
     }
   }
 

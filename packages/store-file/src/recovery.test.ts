@@ -163,6 +163,9 @@ describe("recovery through the runtime", () => {
     expect(before[2]?.metadata).toMatchObject({ state: SessionState.CANCELLED });
     const stats = store.stats();
     expect(stats.appends).toBeGreaterThan(ids.length * 2);
+    console.info(
+      `runtime traffic: ${stats.appends} records, ${stats.fsyncs} fsyncs, ${stats.batches} batches`,
+    );
     await runtime.close();
     await expect(
       store.append(resolved, {
