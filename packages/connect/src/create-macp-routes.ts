@@ -4,6 +4,7 @@ import type { Caller, Clock, MacpRuntime } from "@macp/core";
 import { MacpStreamError } from "@macp/core";
 import { MACPRuntimeService } from "@macp/proto";
 import { createHealthState, type HealthState, registerHealthService } from "./health-state.js";
+import { linkSignals } from "./linked-signal.js";
 import { pipeSessionStream } from "./pipe-session-stream.js";
 import { controlFailure, sendFailure, toStatusError } from "./wire-errors.js";
 
@@ -75,13 +76,6 @@ export function createMacpRoutes(
   const authenticate = async (context: HandlerContext): Promise<Caller> =>
     options.authenticate(context.requestHeader);
 
-  // The signal a runtime stream is opened with: the call's own (client cancel,
-  // deadline, call completion) joined with the host's shutdown.
-  const streamSignal = (context: HandlerContext): AbortSignal =>
-    shutdownSignal === undefined
-      ? context.signal
-      : AbortSignal.any([context.signal, shutdownSignal]);
-
   // Runtime streams end quietly when their signal fires; if that was the
   // shutdown, tell the client so it reconnects instead of treating it as a normal end.
   const endOfStream = (): void => {
@@ -90,14 +84,28 @@ export function createMacpRoutes(
     }
   };
 
-  async function* relay<T, R>(source: AsyncIterable<T>, map: (item: T) => R): AsyncIterable<R> {
+  /**
+   * Serves a server stream: opens the runtime stream with the call's signal
+   * (client cancel, deadline, call completion) joined with the shutdown, and
+   * maps its items to response messages.
+   */
+  async function* serve<T, R>(
+    context: HandlerContext,
+    open: (signal: AbortSignal) => AsyncIterable<T>,
+    map: (item: T) => R,
+  ): AsyncGenerator<R, void, undefined> {
+    const linked = linkSignals(context.signal, shutdownSignal);
     try {
-      for await (const item of source) yield map(item);
-    } catch (error) {
-      if (error instanceof MacpStreamError) throw toStatusError(error.error);
-      throw error;
+      try {
+        for await (const item of open(linked.signal)) yield map(item);
+      } catch (error) {
+        if (error instanceof MacpStreamError) throw toStatusError(error.error);
+        throw error;
+      }
+      endOfStream();
+    } finally {
+      linked.dispose();
     }
-    endOfStream();
   }
 
   return (router) => {
@@ -125,12 +133,17 @@ export function createMacpRoutes(
 
         async *streamSession(requests, context) {
           const caller = await authenticate(context);
+          // Aborted by the pipe when either half ends, so the runtime stream ends with the call.
           const abort = new AbortController();
-          const signal = AbortSignal.any([streamSignal(context), abort.signal]);
-          const opened = runtime.openSessionStream(caller, signal);
-          if (opened.isErr()) throw toStatusError(opened.error);
-          yield* pipeSessionStream(opened.value, requests, abort);
-          endOfStream();
+          const linked = linkSignals(context.signal, shutdownSignal, abort.signal);
+          try {
+            const opened = runtime.openSessionStream(caller, linked.signal);
+            if (opened.isErr()) throw toStatusError(opened.error);
+            yield* pipeSessionStream(opened.value, requests, abort);
+            endOfStream();
+          } finally {
+            linked.dispose();
+          }
         },
 
         async getSession(request, context) {
@@ -172,7 +185,13 @@ export function createMacpRoutes(
         },
 
         watchModeRegistry(_request, context) {
-          return relay(runtime.watchModeRegistry(streamSignal(context)), (change) => ({ change }));
+          return serve(
+            context,
+            (signal) => runtime.watchModeRegistry(signal),
+            (change) => ({
+              change,
+            }),
+          );
         },
 
         listRoots() {
@@ -180,7 +199,11 @@ export function createMacpRoutes(
         },
 
         watchRoots(_request, context) {
-          return relay(runtime.watchRoots(streamSignal(context)), (change) => ({ change }));
+          return serve(
+            context,
+            (signal) => runtime.watchRoots(signal),
+            (change) => ({ change }),
+          );
         },
 
         listExtModes() {
@@ -210,9 +233,12 @@ export function createMacpRoutes(
 
         async *watchSignals(_request, context) {
           const caller = await authenticate(context);
-          const result = runtime.watchSignals(caller, streamSignal(context));
-          if (result.isErr()) throw toStatusError(result.error);
-          yield* relay(result.value, (envelope) => ({ envelope }));
+          const open = (signal: AbortSignal) => {
+            const result = runtime.watchSignals(caller, signal);
+            if (result.isErr()) throw toStatusError(result.error);
+            return result.value;
+          };
+          yield* serve(context, open, (envelope) => ({ envelope }));
         },
 
         async listSessions(request, context) {
@@ -227,9 +253,12 @@ export function createMacpRoutes(
 
         async *watchSessions(_request, context) {
           const caller = await authenticate(context);
-          const result = runtime.watchSessions(caller, streamSignal(context));
-          if (result.isErr()) throw toStatusError(result.error);
-          yield* relay(result.value, (event) => ({ event }));
+          const open = (signal: AbortSignal) => {
+            const result = runtime.watchSessions(caller, signal);
+            if (result.isErr()) throw toStatusError(result.error);
+            return result.value;
+          };
+          yield* serve(context, open, (event) => ({ event }));
         },
 
         async registerPolicy(request, context) {
@@ -261,7 +290,11 @@ export function createMacpRoutes(
         },
 
         watchPolicies(_request, context) {
-          return relay(runtime.watchPolicies(streamSignal(context)), (snapshot) => snapshot);
+          return serve(
+            context,
+            (signal) => runtime.watchPolicies(signal),
+            (snapshot) => snapshot,
+          );
         },
       },
       { readMaxBytes },

@@ -1,6 +1,7 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { health, MACPRuntimeService } from "@macp/proto";
+import { linkSignals } from "./linked-signal.js";
 
 const { Health, HealthCheckResponse_ServingStatus: ServingStatus } = health;
 type ServingStatus = health.HealthCheckResponse_ServingStatus;
@@ -78,10 +79,8 @@ export function registerHealthService(
         return { status };
       },
       async *watch(request, context) {
-        const signal =
-          options.shutdownSignal === undefined
-            ? context.signal
-            : AbortSignal.any([context.signal, options.shutdownSignal]);
+        const linked = linkSignals(context.signal, options.shutdownSignal);
+        const signal = linked.signal;
         // `changed` closes the window between reading the status and starting to wait.
         let changed = false;
         let wake: (() => void) | undefined;
@@ -93,7 +92,7 @@ export function registerHealthService(
         signal.addEventListener("abort", onWake, { once: true });
         try {
           let last: ServingStatus | undefined;
-          while (!signal.aborted) {
+          for (;;) {
             changed = false;
             // Watch keeps the call open for unknown names (SERVICE_UNKNOWN), per the gRPC health protocol.
             const status = state.statusOf(request.service) ?? ServingStatus.SERVICE_UNKNOWN;
@@ -101,6 +100,8 @@ export function registerHealthService(
               last = status;
               yield { status };
             }
+            // Checked after the status, so a shutdown still tells watchers NOT_SERVING before ending.
+            if (signal.aborted) break;
             if (!changed) {
               await new Promise<void>((resolve) => {
                 wake = resolve;
@@ -108,9 +109,13 @@ export function registerHealthService(
             }
             wake = undefined;
           }
+          if (options.shutdownSignal?.aborted === true) {
+            throw new ConnectError("the server is shutting down", Code.Unavailable);
+          }
         } finally {
           unsubscribe();
           signal.removeEventListener("abort", onWake);
+          linked.dispose();
         }
       },
     },

@@ -11,6 +11,7 @@ import {
   MACPRuntimeService,
   SessionLifecycleEvent_EventType,
   SessionState,
+  SignalPayloadSchema,
   type StreamSessionRequest,
   StreamSessionRequestSchema,
   type StreamSessionResponse,
@@ -541,6 +542,103 @@ describe("discovery without credentials", () => {
   });
 });
 
+describe("WatchSignals and ListSessions", () => {
+  it("relays ambient Signals to authenticated watchers", async () => {
+    const abort = new AbortController();
+    const reader = new Reader(
+      client.watchSignals({}, { headers: bearer("observer"), signal: abort.signal }),
+    );
+    // The watcher is attached once its call is open; give it a moment before signalling.
+    expect(await reader.quietFor(100)).toBe(true);
+    const signal = envelope({
+      sessionId: "",
+      mode: "",
+      sender: "alice",
+      messageType: "Signal",
+      payload: toBinary(SignalPayloadSchema, create(SignalPayloadSchema, { signalType: "ping" })),
+    });
+    const ack = await send(signal);
+    expect(ack.ok, ack.error?.message).toBe(true);
+    expect((await reader.next()).envelope?.messageId).toBe(signal.messageId);
+    abort.abort();
+  });
+
+  it("lists sessions for an authenticated caller", async () => {
+    const sessionId = await startDecision();
+    const listed = await client.listSessions({ pageSize: 1000 }, { headers: bearer("mallory") });
+    expect(listed.sessions.map((session) => session.sessionId)).toContain(sessionId);
+  });
+});
+
+describe("registries", () => {
+  const descriptor = {
+    mode: "ext.wire-test.v1",
+    modeVersion: "1.0.0",
+    title: "Wire test",
+    messageTypes: ["SessionStart", "Note", "Commitment"],
+    terminalMessageTypes: ["Commitment"],
+  };
+
+  it("answers mode registry mutations with {ok, error} bodies", async () => {
+    const admin = { headers: bearer("admin") };
+    expect(await client.registerExtMode({ modeDescriptor: descriptor }, admin)).toMatchObject({
+      ok: true,
+      error: "",
+    });
+    const again = await client.registerExtMode({ modeDescriptor: descriptor }, admin);
+    expect(again.ok).toBe(false);
+    expect(again.error).not.toBe("");
+    expect((await client.listExtModes({})).modes.map((mode) => mode.mode)).toContain(
+      descriptor.mode,
+    );
+    const promoted = await client.promoteMode(
+      { mode: descriptor.mode, promotedModeName: "ext.wire-test.promoted.v1" },
+      admin,
+    );
+    expect(promoted).toMatchObject({ ok: true, mode: "ext.wire-test.promoted.v1" });
+    const gone = await client.unregisterExtMode({ mode: "ext.nothing.v1" }, admin);
+    expect(gone.ok).toBe(false);
+  });
+
+  it("answers authn and missing-descriptor failures with statuses", async () => {
+    const anonymous = await statusOf(client.registerExtMode({ modeDescriptor: descriptor }));
+    expect(anonymous.code).toBe(Code.Unauthenticated);
+    const missing = await statusOf(client.registerExtMode({}, { headers: bearer("admin") }));
+    expect(missing.code).toBe(Code.InvalidArgument);
+    const noPolicy = await statusOf(client.registerPolicy({}, { headers: bearer("admin") }));
+    expect(noPolicy.code).toBe(Code.InvalidArgument);
+  });
+
+  it("serves the policy registry", async () => {
+    const admin = { headers: bearer("admin") };
+    const got = await client.getPolicy({ policyId: "policy.default" }, admin);
+    expect(got.policyDescriptor?.policyId).toBe("policy.default");
+    const missing = await statusOf(client.getPolicy({ policyId: "policy.none" }, admin));
+    expect(missing.code).toBe(Code.NotFound);
+    const refused = await client.registerPolicy(
+      {
+        policyDescriptor: {
+          policyId: "policy.bad",
+          mode: "macp.mode.decision.v1",
+          rules: "not json",
+          schemaVersion: 1,
+        },
+      },
+      admin,
+    );
+    expect(refused.ok).toBe(false);
+    expect(refused.error).not.toBe("");
+    const unregistered = await client.unregisterPolicy({ policyId: "policy.none" }, admin);
+    expect(unregistered.ok).toBe(false);
+
+    const abort = new AbortController();
+    const snapshots = new Reader(client.watchPolicies({}, { signal: abort.signal }));
+    const first = await snapshots.next();
+    expect(first.descriptors.map((policy) => policy.policyId)).toContain("policy.default");
+    abort.abort();
+  });
+});
+
 describe("grpc.health.v1.Health", () => {
   it("reports SERVING for the server and the MACP service, NOT_FOUND otherwise", async () => {
     const { SERVING } = health.HealthCheckResponse_ServingStatus;
@@ -550,5 +648,17 @@ describe("grpc.health.v1.Health", () => {
     );
     const unknown = await statusOf(healthClient.check({ service: "nope.Service" }));
     expect(unknown.code).toBe(Code.NotFound);
+  });
+
+  it("Watch reports SERVICE_UNKNOWN for an unknown name and keeps the call open", async () => {
+    const abort = new AbortController();
+    const reader = new Reader(
+      healthClient.watch({ service: "nope.Service" }, { signal: abort.signal }),
+    );
+    expect((await reader.next()).status).toBe(
+      health.HealthCheckResponse_ServingStatus.SERVICE_UNKNOWN,
+    );
+    expect(await reader.quietFor(100)).toBe(true);
+    abort.abort();
   });
 });

@@ -70,6 +70,7 @@ export function sessionStart(
   sessionId: string,
   initiator: string,
   participants: readonly string[],
+  ttlMs = 60_000,
 ): Envelope {
   return envelope({
     sessionId,
@@ -83,7 +84,7 @@ export function sessionStart(
         modeVersion: "1.0.0",
         configurationVersion: "cfg-1",
         policyVersion: "policy.default",
-        ttlMs: 60_000n,
+        ttlMs: BigInt(ttlMs),
       }),
     ),
   });
@@ -263,10 +264,19 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, what: stri
 export interface RawGrpcCall {
   /** Sends one length-prefixed message. */
   write(message: Uint8Array): void;
+  /** Half-closes the request (a unary call's request ends after its one message). */
+  end(): void;
   /** The next response message, reading from the socket only now. */
   next(timeoutMs?: number): Promise<Uint8Array>;
   /** Reads to the end: the remaining messages and the grpc-status trailer. */
-  finish(timeoutMs?: number): Promise<{ messages: Uint8Array[]; status: number; message: string }>;
+  finish(timeoutMs?: number): Promise<{
+    messages: Uint8Array[];
+    status: number;
+    /** grpc-message percent-decoded. */
+    message: string;
+    /** grpc-message decoded the way @grpc/grpc-js does (decodeURI). */
+    rawMessage: string;
+  }>;
   close(): void;
 }
 
@@ -316,6 +326,9 @@ export async function rawGrpcCall(
       frame.set(message, 5);
       stream.write(frame);
     },
+    end() {
+      stream.end();
+    },
     async next(timeoutMs = 5000) {
       const message = await withTimeout(readMessage(), timeoutMs, "a response message");
       if (message === undefined) throw new Error("the call ended");
@@ -329,8 +342,13 @@ export async function rawGrpcCall(
         messages.push(message);
       }
       const status = Number(trailers["grpc-status"]);
-      const message = decodeURIComponent(String(trailers["grpc-message"] ?? ""));
-      return { messages, status, message };
+      const encoded = String(trailers["grpc-message"] ?? "");
+      return {
+        messages,
+        status,
+        message: decodeURIComponent(encoded),
+        rawMessage: decodeURI(encoded),
+      };
     },
     close() {
       stream.close();

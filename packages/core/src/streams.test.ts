@@ -154,7 +154,7 @@ describe("StreamSession", () => {
         ErrorCode.INVALID_REQUEST,
       ],
       [voteEnvelope(id, "agent://mallory"), ErrorCode.UNAUTHENTICATED],
-      [voteEnvelope(id, "agent://a"), ErrorCode.INVALID_REQUEST],
+      [voteEnvelope(id, "agent://a"), ErrorCode.SESSION_NOT_OPEN],
     ];
     for (const [env, code] of cases) {
       const stream = runtime.openSessionStream(as("agent://a"))._unsafeUnwrap();

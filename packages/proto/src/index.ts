@@ -11,3 +11,5 @@ export * as task from "./gen/macp/modes/task/v1/task_pb.js";
 export * from "./gen/macp/v1/core_pb.js";
 export * from "./gen/macp/v1/envelope_pb.js";
 export * from "./gen/macp/v1/policy_pb.js";
+// The standard gRPC health service, served beside MACPRuntimeService.
+export * as health from "./gen/grpc/health/v1/health_pb.js";

@@ -60,6 +60,47 @@ export interface MacpServer {
 }
 
 const DEFAULT_DRAIN_MS = 10_000;
+const TRAILER_FLUSH_MS = 250;
+
+/** Resolves when every session has closed, or after `ms`. */
+function sessionsClosed(
+  sessions: ReadonlySet<http2.ServerHttp2Session>,
+  ms: number,
+): Promise<void> {
+  const open = [...sessions].filter((session) => !session.destroyed);
+  if (open.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timeout = setTimeout(resolve, ms);
+    let remaining = open.length;
+    for (const session of open) {
+      session.once("close", () => {
+        remaining--;
+        if (remaining === 0) {
+          clearTimeout(timeout);
+          resolve();
+        }
+      });
+    }
+  });
+}
+
+/**
+ * A response that starts before its request body was read to the end (a
+ * request refused for its size) leaves the rest of the body in flight on an
+ * HTTP/1.1 connection; reusing that connection fails the next call with a
+ * reset. So such a response closes the connection instead.
+ */
+function closeIfBodyUnread(
+  request: http2.Http2ServerRequest,
+  response: http2.Http2ServerResponse,
+): void {
+  const writeHead = response.writeHead;
+  const guarded: typeof writeHead = function (this: http2.Http2ServerResponse, ...args) {
+    if (!request.complete && !response.headersSent) response.setHeader("connection", "close");
+    return Reflect.apply(writeHead, this, args);
+  } as typeof writeHead;
+  response.writeHead = guarded;
+}
 
 /**
  * Starts a Node HTTP/2 server with the MACP routes (all three protocols) and
@@ -97,11 +138,22 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
       return;
     }
     inFlight++;
-    response.once("close", () => {
+    // A call is over once its response is written, even if the client has not
+    // half-closed its side of a bidi stream: the HTTP/2 compat response only
+    // emits "finish" when both sides are closed, so watch the stream itself.
+    // "close" covers resets.
+    let done = false;
+    const settle = (): void => {
+      if (done) return;
+      done = true;
       inFlight--;
       if (inFlight === 0) onIdle?.();
-    });
+    };
+    const h2stream: http2.ServerHttp2Stream | undefined = response.stream;
+    (h2stream ?? response).once("finish", settle);
+    response.once("close", settle);
     useSpecGrpcMessageEncoding(response);
+    if (request.httpVersionMajor === 1) closeIfBodyUnread(request, response);
     handler(request, response);
   };
 
@@ -171,6 +223,10 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
     for (const session of sessions) session.close();
     shutdown.abort();
     await drained(closeOptions.drainMs ?? DEFAULT_DRAIN_MS);
+    // Every response is written, but trailers may still be queued in a session,
+    // and a client may hold its half of a finished bidi stream open (which keeps
+    // its session from closing after GOAWAY). Give them a moment, then cut.
+    await sessionsClosed(sessions, TRAILER_FLUSH_MS);
     for (const session of sessions) session.destroy();
     for (const socket of sockets) socket.destroy();
     await timers?.stop();

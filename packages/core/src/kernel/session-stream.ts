@@ -136,14 +136,14 @@ export class SessionStreamHandler implements SessionStream {
       const session = found.value;
       if (session !== undefined && session.view.mode !== accepted.mode) {
         return this.terminate(
-          ErrorCode.INVALID_REQUEST,
-          `INVALID_ENVELOPE: mode "${accepted.mode}" does not match the session's mode`,
+          ErrorCode.INVALID_ENVELOPE,
+          `mode "${accepted.mode}" does not match the session's mode`,
         );
       }
       if (session !== undefined && session.state !== SessionState.OPEN) {
         return this.terminate(
-          ErrorCode.INVALID_REQUEST,
-          `SESSION_NOT_OPEN: session "${accepted.sessionId}" is ${SessionState[session.state]}`,
+          ErrorCode.SESSION_NOT_OPEN,
+          `session "${accepted.sessionId}" is ${SessionState[session.state]}`,
         );
       }
     }
@@ -258,6 +258,10 @@ export class SessionStreamHandler implements SessionStream {
     });
   }
 
+  /**
+   * Ends the stream, whatever the code: the STR-8 pre-checks end it even for
+   * codes that travel inline once the kernel runs (mode mismatch, not OPEN).
+   */
   private terminate(code: ErrorCode, message: string): void {
     this.fail(macpError(code, message));
   }
