@@ -120,12 +120,7 @@ export function loadConfig(env: Environment = process.env): ConfigResult {
   const refuse = (variable: string, detail: string) =>
     errors.push({ variable, message: `${variable}: ${detail}` });
 
-  const allowInsecure = env.MACP_ALLOW_INSECURE === "1";
-  if (env.MACP_ALLOW_INSECURE !== undefined && !allowInsecure) {
-    warnings.push(
-      `MACP_ALLOW_INSECURE=${JSON.stringify(env.MACP_ALLOW_INSECURE)} counts as off: only the exact value 1 turns it on`,
-    );
-  }
+  const allowInsecure = readFlag(env, "MACP_ALLOW_INSECURE", warnings);
 
   const bindText = env.MACP_BIND_ADDR ?? DEFAULT_BIND_ADDR;
   const bind = parseSocketAddress(bindText);
@@ -146,7 +141,7 @@ export function loadConfig(env: Environment = process.env): ConfigResult {
   }
 
   const storage = readStorage(env, refuse, warnings);
-  const strictRecovery = env.MACP_STRICT_RECOVERY === "1";
+  const strictRecovery = readFlag(env, "MACP_STRICT_RECOVERY", warnings);
 
   let policiesDir = env.MACP_POLICIES_DIR;
   if (policiesDir === "") {
@@ -310,18 +305,28 @@ function readTls(
   return undefined;
 }
 
+/**
+ * A reference flag: on only for exactly "1". Any value other than "1", "0"
+ * or empty is probably meant as "on" (`true`, `yes`), so it gets a warning.
+ */
+function readFlag(env: Environment, variable: string, warnings: string[]): boolean {
+  const value = env[variable];
+  if (value === "1") return true;
+  if (value !== undefined && value !== "0" && value !== "") {
+    warnings.push(
+      `${variable}=${JSON.stringify(value)} counts as off: only the exact value 1 turns it on`,
+    );
+  }
+  return false;
+}
+
 function readStorage(env: Environment, refuse: Refuse, warnings: string[]): StorageConfig {
   const backend = env.MACP_STORAGE_BACKEND;
-  if (env.MACP_MEMORY_ONLY === "1") {
+  if (readFlag(env, "MACP_MEMORY_ONLY", warnings)) {
     if (backend !== undefined && backend !== "file") {
       warnings.push(`MACP_STORAGE_BACKEND=${backend} is ignored because MACP_MEMORY_ONLY=1`);
     }
     return { kind: "memory" };
-  }
-  if (env.MACP_MEMORY_ONLY !== undefined && env.MACP_MEMORY_ONLY !== "0") {
-    warnings.push(
-      `MACP_MEMORY_ONLY=${JSON.stringify(env.MACP_MEMORY_ONLY)} counts as off: only the exact value 1 turns it on`,
-    );
   }
   const directory = env.MACP_DATA_DIR ?? DEFAULT_DATA_DIR;
   if (directory === "") refuse("MACP_DATA_DIR", "must name a directory");

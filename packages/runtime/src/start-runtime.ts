@@ -7,11 +7,13 @@ import { readFile } from "node:fs/promises";
 import { type Authenticator, createAuthenticator } from "@macp/auth";
 import { type MacpServer, startMacpServer } from "@macp/connect/node";
 import {
+  type Caller,
   type Clock,
   createMemoryStore,
   createRuntime,
   type MacpRuntime,
   type PolicyDefinition,
+  type RuntimeLogger,
   type SessionStore,
 } from "@macp/core";
 import { type FileStore, openFileStore } from "@macp/store-file";
@@ -74,22 +76,15 @@ export async function startRuntime(
     );
   }
 
-  // The cleanup list runs in reverse if a later step fails, so a refused
-  // start leaves no open files or listeners behind.
-  const cleanup: (() => Promise<void> | void)[] = [];
-  const unwind = async (): Promise<void> => {
-    for (const step of cleanup.reverse()) {
-      try {
-        await step();
-      } catch (error) {
-        logger.warn({ err: error }, "cleanup after a failed start-up failed");
-      }
-    }
-  };
-
+  // What has been opened so far. On a refused step it is closed again, newest
+  // first, so a failed start leaves no open files or listeners behind. Each
+  // owns the one before it: the server closes the runtime, the runtime the store.
+  let opened: OpenedStore | undefined;
+  let runtime: MacpRuntime | undefined;
+  let authenticator: Authenticator | undefined;
+  let server: Listening | undefined;
   try {
-    const opened = await openStore(config, runtimeLogger);
-    cleanup.push(() => opened.store.close());
+    opened = await openStore(config, runtimeLogger);
     let retention: DiskRetention | undefined;
     if (opened.file !== undefined && config.sessionDiskRetentionMs > 0) {
       retention = createDiskRetention({
@@ -100,13 +95,12 @@ export async function startRuntime(
         logger,
       });
     }
-    const store = retention?.store ?? opened.store;
 
     const policies = await loadPolicies(config, logger);
 
-    const runtime = createRuntime({
+    runtime = createRuntime({
       clock,
-      store,
+      store: retention?.store ?? opened.store,
       limits: {
         maxPayloadBytes: config.maxPayloadBytes,
         sessionStartsPerMinute: config.sessionStartsPerMinute,
@@ -124,70 +118,36 @@ export async function startRuntime(
       logger: runtimeLogger,
       strictRecovery: config.strictRecovery,
     });
-    cleanup.pop();
-    cleanup.push(() => runtime.close());
 
     const metrics = createRuntimeMetrics();
     let report: Awaited<ReturnType<MacpRuntime["recover"]>>;
     try {
       report = await runtime.recover();
     } catch (error) {
-      throw new StartupError("MACP_STRICT_RECOVERY", `recovery failed: ${describe(error)}`);
+      // Under strict recovery a damaged session is fatal; otherwise only an
+      // unreadable store is, and that is the data directory's problem.
+      throw new StartupError(
+        config.strictRecovery ? "MACP_STRICT_RECOVERY" : "MACP_DATA_DIR",
+        `recovery failed: ${describe(error)}`,
+      );
     }
     metrics.recordRecovery(report);
     retention?.learnRecovered(runtime);
-    logger.info(
-      {
-        sessions: report.sessions,
-        records: report.records,
-        quarantined: report.quarantined.length,
-      },
-      "replayed sessions from log",
-    );
-    for (const lost of report.quarantined) {
-      logger.warn(lost, "session could not be recovered and is not served");
-    }
+    // The core logs the outcome ("recovery complete") and every quarantined session.
 
-    const authenticator = createAuthenticatorFromConfig(config, logger);
-    cleanup.push(() => authenticator.close());
-
+    const auth = createAuthenticatorFromConfig(config, logger);
+    authenticator = auth;
     const tls = await readTls(config);
-    const instrumented = metrics.instrument(runtime);
-    let server: MacpServer;
-    try {
-      server = await startMacpServer({
-        runtime: instrumented,
-        authenticate: metrics.instrumentAuthenticate((headers: Headers) =>
-          authenticator.authenticate(headers),
-        ),
-        clock,
-        host: config.bind.host,
-        port: config.bind.port,
-        ...(tls === undefined ? {} : { tls }),
-        maxReceiveMessageBytes: config.maxReceiveMessageBytes,
-        maxConcurrentStreams: config.maxConcurrentStreams,
-        timerDriver: { cleanupIntervalMs: config.cleanupIntervalMs },
-        logger: runtimeLogger,
-      });
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      const listenFailure = typeof code === "string" && /^(EADDR|EACCES|EPERM)/.test(code);
-      if (tls !== undefined && !listenFailure) {
-        throw new StartupError(
-          "MACP_TLS_CERT_PATH",
-          `the certificate and key in MACP_TLS_CERT_PATH / MACP_TLS_KEY_PATH are not usable: ${describe(error)}`,
-        );
-      }
-      throw new StartupError(
-        "MACP_BIND_ADDR",
-        `cannot listen on ${formatAddress(config.bind)}: ${describe(error)}`,
-      );
-    }
-    // From here the server owns the runtime and closes it.
-    cleanup.pop();
-    cleanup.pop();
-    cleanup.push(() => authenticator.close());
-    cleanup.push(() => server.close({ drainMs: 0 }));
+    server = await listen(config, {
+      runtime: metrics.instrument(runtime),
+      authenticate: metrics.instrumentAuthenticate((headers: Headers) =>
+        auth.authenticate(headers),
+      ),
+      clock,
+      tls,
+      logger: runtimeLogger,
+    });
+    const listening = server;
 
     let metricsServer: MetricsServer | undefined;
     if (config.metrics !== undefined) {
@@ -202,8 +162,8 @@ export async function startRuntime(
     }
     logger.info(
       {
-        address: formatAddress(server.address),
-        url: server.url,
+        address: formatAddress(listening.address),
+        url: listening.url,
         tls: tls !== undefined,
         auth: config.auth.devMode ? "dev" : config.auth.resolvers.join(","),
         storage: config.storage.kind === "file" ? config.storage.directory : "memory",
@@ -215,25 +175,83 @@ export async function startRuntime(
 
     let closing: Promise<void> | undefined;
     return {
-      runtime: instrumented,
-      address: server.address,
-      url: server.url,
+      runtime: listening.runtime,
+      address: listening.address,
+      url: listening.url,
       metricsAddress: metricsServer?.address,
       logger,
       close(closeOptions = {}) {
         closing ??= (async () => {
           await retention?.stop();
-          await server.close({ drainMs: closeOptions.drainMs ?? config.shutdownDrainMs });
+          await listening.close({ drainMs: closeOptions.drainMs ?? config.shutdownDrainMs });
           await metricsServer?.close();
-          authenticator.close();
+          auth.close();
           logger.info("state persisted, goodbye");
         })();
         return closing;
       },
     };
   } catch (error) {
-    await unwind();
+    try {
+      if (server !== undefined) await server.close({ drainMs: 0 });
+      else if (runtime !== undefined) await runtime.close();
+      else await opened?.store.close();
+    } catch (cleanupError) {
+      logger.warn({ err: cleanupError }, "cleanup after a failed start-up failed");
+    }
+    authenticator?.close();
     throw error;
+  }
+}
+
+/** A started listener and the (instrumented) runtime behind it. */
+interface Listening extends MacpServer {
+  readonly runtime: MacpRuntime;
+}
+
+/** Starts the gRPC listener, turning a failure into the variable to blame. */
+async function listen(
+  config: RuntimeConfig,
+  parts: {
+    readonly runtime: MacpRuntime;
+    readonly authenticate: (headers: Headers) => Promise<Caller>;
+    readonly clock: Clock;
+    readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+    readonly logger: RuntimeLogger;
+  },
+): Promise<Listening> {
+  try {
+    const server = await startMacpServer({
+      runtime: parts.runtime,
+      authenticate: parts.authenticate,
+      clock: parts.clock,
+      host: config.bind.host,
+      port: config.bind.port,
+      ...(parts.tls === undefined ? {} : { tls: parts.tls }),
+      maxReceiveMessageBytes: config.maxReceiveMessageBytes,
+      maxConcurrentStreams: config.maxConcurrentStreams,
+      timerDriver: { cleanupIntervalMs: config.cleanupIntervalMs },
+      logger: parts.logger,
+    });
+    return {
+      runtime: parts.runtime,
+      address: server.address,
+      url: server.url,
+      close: (options) => server.close(options),
+    };
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const listenFailure = typeof code === "string" && /^(EADDR|EACCES|EPERM)/.test(code);
+    if (parts.tls !== undefined && !listenFailure) {
+      throw new StartupError(
+        "MACP_TLS_CERT_PATH",
+        `the certificate and key in MACP_TLS_CERT_PATH / MACP_TLS_KEY_PATH are not usable: ${describe(error)}`,
+      );
+    }
+    throw new StartupError(
+      "MACP_BIND_ADDR",
+      `cannot listen on ${formatAddress(config.bind)}: ${describe(error)}`,
+    );
   }
 }
 
@@ -243,10 +261,7 @@ interface OpenedStore {
   readonly file: FileStore | undefined;
 }
 
-async function openStore(
-  config: RuntimeConfig,
-  logger: ReturnType<typeof runtimeLoggerFrom>,
-): Promise<OpenedStore> {
+async function openStore(config: RuntimeConfig, logger: RuntimeLogger): Promise<OpenedStore> {
   if (config.storage.kind === "memory") return { store: createMemoryStore(), file: undefined };
   try {
     const file = await openFileStore({
@@ -282,14 +297,14 @@ function createAuthenticatorFromConfig(config: RuntimeConfig, logger: Logger): A
   try {
     authenticator = createAuthenticator(config.auth.options);
   } catch (error) {
-    // authConfigFromEnv already validated these settings; this is a safety net.
-    throw new StartupError("MACP_AUTH_TOKENS_JSON", describe(error));
+    // authConfigFromEnv has already validated these settings, so this is a
+    // safety net; it blames the variable that configured the failing resolver.
+    const variable =
+      config.auth.options.jwt !== undefined ? "MACP_AUTH_ISSUER" : "MACP_AUTH_TOKENS_JSON";
+    throw new StartupError(variable, describe(error));
   }
-  if (authenticator.devMode) {
-    logger.warn(
-      "dev-mode authentication: any bearer value is accepted as the sender, with full privileges",
-    );
-  } else {
+  // Dev mode's warning is among the configuration warnings already logged.
+  if (!authenticator.devMode) {
     logger.info({ resolvers: authenticator.resolvers }, "auth resolver chain initialized");
   }
   return authenticator;

@@ -2,7 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ConfigResult, type Environment, loadConfig, parseSocketAddress } from "../src/config.js";
+import {
+  type ConfigResult,
+  type Environment,
+  loadConfig,
+  parseSocketAddress,
+} from "../src/config.js";
 
 const DEV: Environment = { MACP_ALLOW_INSECURE: "1" };
 
@@ -133,6 +138,11 @@ describe("loadConfig reads every variable", () => {
       expect(configOf({ ...DEV, MACP_STRICT_RECOVERY: value }).strictRecovery).toBe(false);
     }
     expect(configOf({ ...DEV, MACP_MEMORY_ONLY: "1" }).storage).toEqual({ kind: "memory" });
+    const warned = configOf({ ...DEV, MACP_MEMORY_ONLY: "true", MACP_STRICT_RECOVERY: "yes" });
+    expect(warned.warnings.filter((w) => w.includes("counts as off"))).toHaveLength(2);
+    expect(
+      configOf({ ...DEV, MACP_MEMORY_ONLY: "0" }).warnings.some((w) => w.includes("counts as off")),
+    ).toBe(false);
   });
 
   it("ignores MACP_STORAGE_BACKEND and MACP_DATA_DIR when memory-only", () => {
@@ -148,11 +158,14 @@ describe("loadConfig reads every variable", () => {
   });
 
   it("refuses a missing TLS file", () => {
-    const message = refusalOf({ ...DEV, MACP_TLS_CERT_PATH: join(dir, "nope.crt"), MACP_TLS_KEY_PATH: key }, "MACP_TLS_CERT_PATH");
-    expect(message).toContain("file not found");
-    expect(refusalOf({ ...DEV, MACP_TLS_CERT_PATH: cert, MACP_TLS_KEY_PATH: "" }, "MACP_TLS_KEY_PATH")).toContain(
-      "file not found",
+    const message = refusalOf(
+      { ...DEV, MACP_TLS_CERT_PATH: join(dir, "nope.crt"), MACP_TLS_KEY_PATH: key },
+      "MACP_TLS_CERT_PATH",
     );
+    expect(message).toContain("file not found");
+    expect(
+      refusalOf({ ...DEV, MACP_TLS_CERT_PATH: cert, MACP_TLS_KEY_PATH: "" }, "MACP_TLS_KEY_PATH"),
+    ).toContain("file not found");
   });
 
   it("reads RUST_LOG when MACP_LOG_LEVEL is unset", () => {
@@ -183,7 +196,10 @@ describe("loadConfig reads every variable", () => {
     for (const [variable, value, field, expected] of cases) {
       const config = configOf({ ...DEV, [variable]: value });
       expect(config[field], `${variable}=${value}`).toBe(expected);
-      expect(config.warnings.some((w) => w.startsWith(variable)), `${variable}=${value}`).toBe(true);
+      expect(
+        config.warnings.some((w) => w.startsWith(variable)),
+        `${variable}=${value}`,
+      ).toBe(true);
     }
   });
 
@@ -226,7 +242,15 @@ describe("loadConfig refusals", () => {
   });
 
   it("refuses a bind address that is not a literal IP:port", () => {
-    for (const value of ["localhost:50051", "50051", "127.0.0.1", "127.0.0.1:65536", "::1:50051", "127.0.0.1:-1", ""]) {
+    for (const value of [
+      "localhost:50051",
+      "50051",
+      "127.0.0.1",
+      "127.0.0.1:65536",
+      "::1:50051",
+      "127.0.0.1:-1",
+      "",
+    ]) {
       expect(refusalOf({ ...DEV, MACP_BIND_ADDR: value }, "MACP_BIND_ADDR")).toContain(
         "not a literal IP:port",
       );
@@ -249,15 +273,15 @@ describe("loadConfig refusals", () => {
 
   it("refuses a checkpoint interval that is not a non-negative integer", () => {
     expect(configOf({ ...DEV, MACP_CHECKPOINT_INTERVAL: "0" }).checkpointInterval).toBe(0);
-    expect(refusalOf({ ...DEV, MACP_CHECKPOINT_INTERVAL: "-1" }, "MACP_CHECKPOINT_INTERVAL")).toContain(
-      "non-negative integer",
-    );
+    expect(
+      refusalOf({ ...DEV, MACP_CHECKPOINT_INTERVAL: "-1" }, "MACP_CHECKPOINT_INTERVAL"),
+    ).toContain("non-negative integer");
   });
 
   it("refuses storage backends it does not have", () => {
-    expect(refusalOf({ ...DEV, MACP_STORAGE_BACKEND: "rocksdb" }, "MACP_STORAGE_BACKEND")).toContain(
-      "rocksdb backend is not available",
-    );
+    expect(
+      refusalOf({ ...DEV, MACP_STORAGE_BACKEND: "rocksdb" }, "MACP_STORAGE_BACKEND"),
+    ).toContain("rocksdb backend is not available");
     expect(refusalOf({ ...DEV, MACP_STORAGE_BACKEND: "redis" }, "MACP_STORAGE_BACKEND")).toContain(
       "redis backend is not available",
     );
@@ -268,21 +292,30 @@ describe("loadConfig refusals", () => {
 
   it("refuses empty directory variables", () => {
     expect(refusalOf({ ...DEV, MACP_DATA_DIR: "" }, "MACP_DATA_DIR")).toContain("directory");
-    expect(refusalOf({ ...DEV, MACP_POLICIES_DIR: "" }, "MACP_POLICIES_DIR")).toContain("directory");
+    expect(refusalOf({ ...DEV, MACP_POLICIES_DIR: "" }, "MACP_POLICIES_DIR")).toContain(
+      "directory",
+    );
   });
 
   it("passes on the refusals of @macp/auth, each naming its variable", () => {
-    expect(refusalOf({ ...DEV, MACP_AUTH_TOKENS_JSON: "{not json" }, "MACP_AUTH_TOKENS_JSON")).toMatch(
-      /^MACP_AUTH_TOKENS_JSON: /,
-    );
     expect(
-      refusalOf({ ...DEV, MACP_AUTH_TOKENS_FILE: "/nonexistent/tokens.json" }, "MACP_AUTH_TOKENS_FILE"),
+      refusalOf({ ...DEV, MACP_AUTH_TOKENS_JSON: "{not json" }, "MACP_AUTH_TOKENS_JSON"),
+    ).toMatch(/^MACP_AUTH_TOKENS_JSON: /);
+    expect(
+      refusalOf(
+        { ...DEV, MACP_AUTH_TOKENS_FILE: "/nonexistent/tokens.json" },
+        "MACP_AUTH_TOKENS_FILE",
+      ),
     ).toContain("cannot read");
   });
 
   it("reports every problem at once", () => {
     const errors = refusals(
-      loadConfig({ MACP_BIND_ADDR: "nowhere", MACP_MAX_PAYLOAD_BYTES: "0", MACP_CHECKPOINT_INTERVAL: "x" }),
+      loadConfig({
+        MACP_BIND_ADDR: "nowhere",
+        MACP_MAX_PAYLOAD_BYTES: "0",
+        MACP_CHECKPOINT_INTERVAL: "x",
+      }),
     );
     const variables = errors.map((error) => error.variable);
     expect(variables).toEqual(

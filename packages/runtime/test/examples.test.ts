@@ -15,7 +15,9 @@ describe("example clients against the runtime server", () => {
   for (const [name, example] of Object.entries(EXAMPLES)) {
     it(`${name} runs to completion`, async () => {
       const lines: string[] = [];
-      await expect(example({ endpoint: server.url, log: (line) => lines.push(line) })).resolves.toBeUndefined();
+      await expect(
+        example({ endpoint: server.url, log: (line) => lines.push(line) }),
+      ).resolves.toBeUndefined();
       expect(lines.length).toBeGreaterThan(3);
     });
   }

@@ -15,15 +15,21 @@ export const REPO_DIR = fileURLToPath(new URL("../../..", import.meta.url));
 export const MAIN_JS = join(PACKAGE_DIR, "dist", "main.js");
 export const RUN_JS = join(PACKAGE_DIR, "dist", "examples", "run.js");
 
-/** The environment of a dev server on a free port: insecure, in memory, quiet. */
-export function devEnv(overrides: Environment = {}): Environment {
-  return {
+/**
+ * The environment of a dev server on a free port: insecure, in memory, quiet.
+ * An override of `undefined` removes that variable.
+ */
+export function devEnv(overrides: Environment = {}): Record<string, string> {
+  const merged: Environment = {
     MACP_ALLOW_INSECURE: "1",
     MACP_MEMORY_ONLY: "1",
     MACP_BIND_ADDR: "127.0.0.1:0",
     MACP_LOG_LEVEL: "silent",
     ...overrides,
   };
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(merged)) if (value !== undefined) env[name] = value;
+  return env;
 }
 
 /** Starts the runtime server in this process with `devEnv(overrides)`. */

@@ -1,0 +1,92 @@
+// A bare echo server answering Send with a fixed Ack, run as a child process
+// of the P2 benchmark: `echo-server.js connect` (Connect on Node's HTTP/2, the
+// runtime's own stack) or `echo-server.js grpc-js` (@grpc/grpc-js). Both
+// decode the request, as any real server must, and encode the fixed answer.
+
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import * as grpc from "@grpc/grpc-js";
+import { MACPRuntimeService, SendRequestSchema, SendResponseSchema } from "@macp/proto";
+import { FIXED_SEND_RESPONSE, type FromEchoServer, SEND_PATH, type ToEchoServer } from "./wire.js";
+
+function report(message: FromEchoServer): void {
+  process.send?.(message);
+}
+
+async function startConnectEcho(): Promise<{ port: number; close(): Promise<void> }> {
+  const handler = connectNodeAdapter({
+    routes(router) {
+      router.service(MACPRuntimeService, {
+        send() {
+          return FIXED_SEND_RESPONSE;
+        },
+      });
+    },
+  });
+  const server = http2.createServer({ settings: { maxConcurrentStreams: 128 } }, handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function startGrpcJsEcho(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = new grpc.Server();
+  const definition: grpc.ServiceDefinition = {
+    send: {
+      path: SEND_PATH,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (value: unknown) => Buffer.from(value as Uint8Array),
+      requestDeserialize: (bytes: Buffer) => fromBinary(SendRequestSchema, bytes),
+      responseSerialize: (value: typeof FIXED_SEND_RESPONSE) =>
+        Buffer.from(toBinary(SendResponseSchema, value)),
+      responseDeserialize: (bytes: Buffer) => fromBinary(SendResponseSchema, bytes),
+    },
+  };
+  server.addService(definition, {
+    send(_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
+      callback(null, FIXED_SEND_RESPONSE);
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error === null ? resolve(bound) : reject(error),
+    );
+  });
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+      }),
+  };
+}
+
+const kind = process.argv[2];
+const server =
+  kind === "connect"
+    ? await startConnectEcho()
+    : kind === "grpc-js"
+      ? await startGrpcJsEcho()
+      : undefined;
+if (server === undefined) {
+  console.error("usage: echo-server.js <connect|grpc-js>");
+  process.exit(2);
+}
+process.on("message", (message: ToEchoServer) => {
+  if (message.type === "cpu") {
+    const usage = process.cpuUsage();
+    report({ type: "cpu", userMicros: usage.user, systemMicros: usage.system });
+  } else if (message.type === "stop") {
+    // exit() (not a natural end) so --cpu-prof writes its profile promptly.
+    void server.close().finally(() => process.exit(0));
+  }
+});
+report({ type: "listening", port: server.port });

@@ -1,0 +1,460 @@
+// Benchmark P2: Send throughput over gRPC with 64 concurrent callers, the
+// load generator in its own process, against three servers in one run:
+//   runtime       the real macp-runtime executable (memory store, dev auth),
+//                 fed valid decision-mode traffic;
+//   connect-echo  Connect on Node's HTTP/2 (the runtime's own stack)
+//                 answering Send with a fixed Ack;
+//   grpc-js-echo  @grpc/grpc-js answering Send with a fixed Ack.
+// Each server runs in its own process, so its CPU time (process.cpuUsage,
+// read inside the server) divided by the calls it answered is its cost per
+// call. The echo servers bound what the transport alone costs; the ratios say
+// how much the runtime adds on top.
+
+import { type ChildProcess, fork, spawn } from "node:child_process";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type ProfileSummary, summariseCpuProfile } from "./profile.js";
+import type {
+  FromEchoServer,
+  FromLoadGenerator,
+  LoadConfig,
+  LoadResult,
+  ToEchoServer,
+  ToLoadGenerator,
+} from "./wire.js";
+
+export type P2Target = "runtime" | "connect-echo" | "grpc-js-echo";
+
+export const P2_TARGETS: readonly P2Target[] = ["runtime", "connect-echo", "grpc-js-echo"];
+
+export interface P2Options {
+  /** Concurrent callers, each with its own sender. Default 64. */
+  readonly callers?: number;
+  /** HTTP/2 connections the callers share. Default 8. */
+  readonly connections?: number;
+  /** Decision sessions the traffic is spread over. Default 64. */
+  readonly sessions?: number;
+  /** Load before the measured window (JIT warm-up). Default 1500 ms. */
+  readonly warmupMs?: number;
+  /** The measured window per server. Default 6000 ms. */
+  readonly durationMs?: number;
+  /** Servers to measure, in order. Default all three. */
+  readonly targets?: readonly P2Target[];
+  /**
+   * After measuring, run the `profileTargets` again under `node --cpu-prof`
+   * and summarise where their CPU goes. Default false.
+   */
+  readonly profile?: boolean;
+  /** Servers to profile when `profile` is on. Default runtime and connect-echo. */
+  readonly profileTargets?: readonly P2Target[];
+  /** Measured window of each profiling run. Default 4000 ms. */
+  readonly profileDurationMs?: number;
+  /** Frames listed per profile. Default 15. */
+  readonly profileTop?: number;
+  /** Progress lines. Default: none. */
+  readonly log?: (line: string) => void;
+}
+
+export interface P2TargetResult extends LoadResult {
+  readonly target: P2Target;
+  readonly requestsPerSecond: number;
+  /** Server CPU (user + system) during the measured window, ms. */
+  readonly serverCpuMs: number;
+  /** Server CPU per answered call, µs. */
+  readonly cpuMicrosPerCall: number;
+  /**
+   * Server CPU time ÷ wall time of the window. Well below 1, the server was
+   * waiting for the load generator, so requests/s measures the client.
+   */
+  readonly serverBusy: number;
+}
+
+export interface P2Ratio {
+  /** runtime requests/s ÷ echo requests/s. */
+  readonly throughput: number;
+  /** runtime CPU per call ÷ echo CPU per call. */
+  readonly cpuPerCall: number;
+}
+
+export interface P2Profile {
+  readonly target: P2Target;
+  /** Server CPU per call in the profiling run (profiling adds overhead), µs. */
+  readonly cpuMicrosPerCall: number;
+  readonly summary: ProfileSummary;
+}
+
+export interface P2Result {
+  readonly settings: Required<Omit<P2Options, "log" | "targets">> & {
+    readonly targets: readonly P2Target[];
+  };
+  readonly results: readonly P2TargetResult[];
+  readonly runtimeVsConnectEcho: P2Ratio | undefined;
+  readonly runtimeVsGrpcJsEcho: P2Ratio | undefined;
+  readonly profiles: readonly P2Profile[];
+  readonly totalMs: number;
+}
+
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const LOAD_GENERATOR = join(HERE, "load-generator.js");
+const ECHO_SERVER = join(HERE, "echo-server.js");
+// The runtime executable of this monorepo, built by `npm run build`.
+const RUNTIME_MAIN = fileURLToPath(new URL("../../../runtime/dist/main.js", import.meta.url));
+
+interface ServerHandle {
+  readonly address: string;
+  /** User + system CPU of the server process so far, µs. */
+  cpuMicros(): Promise<number>;
+  /** Stops the server and resolves when its process has exited. */
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function exitOf(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+/** Resolves with the first IPC message `accept` returns a value for. */
+function nextMessage<M, T>(child: ChildProcess, accept: (message: M) => T | undefined): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: M) => {
+      const value = accept(message);
+      if (value === undefined) return;
+      cleanup();
+      resolve(value);
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`child exited (${code}) before answering`));
+    };
+    const cleanup = () => {
+      child.off("message", onMessage);
+      child.off("exit", onExit);
+    };
+    child.on("message", onMessage);
+    child.once("exit", onExit);
+  });
+}
+
+async function startEchoServer(
+  kind: "connect" | "grpc-js",
+  execArgv: string[],
+): Promise<ServerHandle> {
+  const child = fork(ECHO_SERVER, [kind], {
+    execArgv,
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const port = await nextMessage<FromEchoServer, number>(child, (m) =>
+    m.type === "listening" ? m.port : undefined,
+  );
+  return {
+    address: `127.0.0.1:${port}`,
+    async cpuMicros() {
+      const reply = nextMessage<FromEchoServer, number>(child, (m) =>
+        m.type === "cpu" ? m.userMicros + m.systemMicros : undefined,
+      );
+      child.send({ type: "cpu" } satisfies ToEchoServer);
+      return reply;
+    },
+    async stop() {
+      child.send({ type: "stop" } satisfies ToEchoServer);
+      await exitOf(child);
+    },
+  };
+}
+
+async function startRuntimeServer(execArgv: string[]): Promise<ServerHandle> {
+  const child = spawn(process.execPath, [...execArgv, RUNTIME_MAIN], {
+    env: {
+      PATH: process.env.PATH,
+      MACP_ALLOW_INSECURE: "1",
+      MACP_MEMORY_ONLY: "1",
+      MACP_BIND_ADDR: "127.0.0.1:0",
+      MACP_METRICS_ADDR: "127.0.0.1:0",
+      // The defaults (60 starts, 600 messages per sender per minute) would
+      // refuse almost all of the load; the bench measures the accept path.
+      MACP_SESSION_START_LIMIT_PER_MINUTE: "1000000000",
+      MACP_MESSAGE_LIMIT_PER_MINUTE: "1000000000",
+      MACP_SHUTDOWN_DRAIN_SECS: "1",
+      MACP_LOG_LEVEL: "info",
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let output = "";
+  const listening = await new Promise<{ url: string; metrics: string }>((resolve, reject) => {
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      output += chunk;
+      for (const line of output.split("\n")) {
+        if (!line.includes("listening")) continue;
+        const parsed = JSON.parse(line) as { url?: string; metrics?: string };
+        if (parsed.url !== undefined && parsed.metrics !== undefined) {
+          resolve({ url: parsed.url, metrics: parsed.metrics });
+        }
+      }
+    });
+    child.once("exit", (code) =>
+      reject(new Error(`${RUNTIME_MAIN} exited (${code}) before listening: ${output}`)),
+    );
+  });
+  child.stdout?.resume();
+  const address = listening.url.replace(/^https?:\/\//, "");
+  return {
+    address,
+    // The runtime's Prometheus endpoint reports prom-client's process_cpu_*
+    // counters, which read process.cpuUsage() inside the server.
+    async cpuMicros() {
+      const text = await (await fetch(`http://${listening.metrics}/metrics`)).text();
+      const read = (name: string) => {
+        const match = new RegExp(`^${name} ([0-9.e+-]+)$`, "m").exec(text);
+        if (match === null) throw new Error(`${name} missing from the runtime's metrics`);
+        return Number(match[1]) * 1e6;
+      };
+      return read("process_cpu_user_seconds_total") + read("process_cpu_system_seconds_total");
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      await exitOf(child);
+    },
+  };
+}
+
+function startServer(target: P2Target, execArgv: string[]): Promise<ServerHandle> {
+  switch (target) {
+    case "runtime":
+      return startRuntimeServer(execArgv);
+    case "connect-echo":
+      return startEchoServer("connect", execArgv);
+    case "grpc-js-echo":
+      return startEchoServer("grpc-js", execArgv);
+  }
+}
+
+interface Measurement {
+  readonly load: LoadResult;
+  readonly serverCpuMicros: number;
+  /** When the measured window closed, for lining a profile up with it. */
+  readonly endedAt: number;
+}
+
+async function measure(
+  server: ServerHandle,
+  config: LoadConfig,
+  warmupMs: number,
+  durationMs: number,
+): Promise<Measurement> {
+  const generator = fork(LOAD_GENERATOR, [], {
+    execArgv: [],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const send = (message: ToLoadGenerator) => generator.send(message);
+  try {
+    const ready = nextMessage<FromLoadGenerator, FromLoadGenerator>(generator, (m) =>
+      m.type === "ready" || m.type === "error" ? m : undefined,
+    );
+    send({ type: "config", config });
+    const setup = await ready;
+    if (setup.type === "error") throw new Error(`load generator: ${setup.message}`);
+
+    await sleep(warmupMs);
+    const cpuBefore = await server.cpuMicros();
+    send({ type: "begin" });
+    await sleep(durationMs);
+    const result = nextMessage<FromLoadGenerator, LoadResult>(generator, (m) =>
+      m.type === "result" ? m.result : undefined,
+    );
+    send({ type: "end" });
+    const cpuAfter = await server.cpuMicros();
+    const endedAt = Date.now();
+    const load = await result;
+    send({ type: "stop" });
+    await exitOf(generator);
+    return { load, serverCpuMicros: cpuAfter - cpuBefore, endedAt };
+  } finally {
+    if (generator.exitCode === null) generator.kill();
+  }
+}
+
+function toTargetResult(target: P2Target, measurement: Measurement): P2TargetResult {
+  const { load, serverCpuMicros } = measurement;
+  return {
+    ...load,
+    target,
+    requestsPerSecond: load.calls / (load.elapsedMs / 1000),
+    serverCpuMs: serverCpuMicros / 1000,
+    cpuMicrosPerCall: load.calls === 0 ? Number.NaN : serverCpuMicros / load.calls,
+    serverBusy: serverCpuMicros / 1000 / load.elapsedMs,
+  };
+}
+
+function ratio(
+  runtime: P2TargetResult | undefined,
+  echo: P2TargetResult | undefined,
+): P2Ratio | undefined {
+  if (runtime === undefined || echo === undefined) return undefined;
+  return {
+    throughput: runtime.requestsPerSecond / echo.requestsPerSecond,
+    cpuPerCall: runtime.cpuMicrosPerCall / echo.cpuMicrosPerCall,
+  };
+}
+
+/** Runs P2 and returns its figures; {@link formatP2Summary} prints them. */
+export async function runP2(options: P2Options = {}): Promise<P2Result> {
+  const began = Date.now();
+  const log = options.log ?? (() => {});
+  const settings = {
+    callers: options.callers ?? 64,
+    connections: options.connections ?? 8,
+    sessions: options.sessions ?? 64,
+    warmupMs: options.warmupMs ?? 1500,
+    durationMs: options.durationMs ?? 6000,
+    targets: options.targets ?? P2_TARGETS,
+    profile: options.profile ?? false,
+    profileTargets: options.profileTargets ?? (["runtime", "connect-echo"] as const),
+    profileDurationMs: options.profileDurationMs ?? 4000,
+    profileTop: options.profileTop ?? 15,
+  };
+  const loadConfig = (address: string): LoadConfig => ({
+    address,
+    callers: settings.callers,
+    connections: settings.connections,
+    sessions: settings.sessions,
+  });
+
+  const results: P2TargetResult[] = [];
+  for (const target of settings.targets) {
+    log(`P2: measuring ${target} (${settings.callers} callers, ${settings.durationMs} ms)`);
+    const server = await startServer(target, []);
+    try {
+      const measurement = await measure(
+        server,
+        loadConfig(server.address),
+        settings.warmupMs,
+        settings.durationMs,
+      );
+      results.push(toTargetResult(target, measurement));
+    } finally {
+      await server.stop();
+    }
+  }
+
+  const profiles: P2Profile[] = [];
+  if (settings.profile) {
+    for (const target of settings.profileTargets) {
+      log(`P2: profiling ${target} (${settings.profileDurationMs} ms)`);
+      const directory = await mkdtemp(join(tmpdir(), `macp-p2-${target}-`));
+      try {
+        const server = await startServer(target, ["--cpu-prof", `--cpu-prof-dir=${directory}`]);
+        let measurement: Measurement;
+        try {
+          measurement = await measure(
+            server,
+            loadConfig(server.address),
+            settings.warmupMs,
+            settings.profileDurationMs,
+          );
+        } finally {
+          await server.stop();
+        }
+        const stoppedAt = Date.now();
+        const file = (await readdir(directory)).find((name) => name.endsWith(".cpuprofile"));
+        if (file === undefined) throw new Error(`no .cpuprofile written for ${target}`);
+        const summary = await summariseCpuProfile(join(directory, file), {
+          top: settings.profileTop,
+          windowMs: settings.profileDurationMs,
+          endOffsetMs: stoppedAt - measurement.endedAt,
+        });
+        profiles.push({
+          target,
+          cpuMicrosPerCall: toTargetResult(target, measurement).cpuMicrosPerCall,
+          summary,
+        });
+      } finally {
+        await rm(directory, { recursive: true, force: true });
+      }
+    }
+  }
+
+  const find = (target: P2Target) => results.find((result) => result.target === target);
+  return {
+    settings,
+    results,
+    runtimeVsConnectEcho: ratio(find("runtime"), find("connect-echo")),
+    runtimeVsGrpcJsEcho: ratio(find("runtime"), find("grpc-js-echo")),
+    profiles,
+    totalMs: Date.now() - began,
+  };
+}
+
+const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
+
+/** The P2 figures as a plain-text report. */
+export function formatP2Summary(result: P2Result): string {
+  const { settings } = result;
+  const lines = [
+    `P2: Send throughput, ${settings.callers} concurrent callers over ${settings.connections} HTTP/2 connections (gRPC, @grpc/grpc-js client in its own process), ${settings.durationMs} ms per server after ${settings.warmupMs} ms warm-up`,
+    "",
+    "server         requests/s  server CPU/call  server busy  p50 ms  p99 ms  calls     accepted  refused  failed",
+  ];
+  for (const r of result.results) {
+    lines.push(
+      [
+        r.target.padEnd(14),
+        r.requestsPerSecond.toFixed(0).padStart(10),
+        `${r.cpuMicrosPerCall.toFixed(1)} µs`.padStart(15),
+        percent(r.serverBusy).padStart(12),
+        r.p50Ms.toFixed(2).padStart(7),
+        r.p99Ms.toFixed(2).padStart(7),
+        String(r.calls).padStart(9),
+        String(r.accepted).padStart(9),
+        String(r.refused).padStart(8),
+        String(r.failed).padStart(7),
+      ].join(" ") + (r.firstProblem === undefined ? "" : `  first problem: ${r.firstProblem}`),
+    );
+  }
+  if (result.results.some((r) => r.serverBusy < 0.8)) {
+    lines.push(
+      "(a server busy well below 100% was waiting for the load generator: its requests/s is a floor, compare CPU per call)",
+    );
+  }
+  lines.push("");
+  const describe = (name: string, value: P2Ratio | undefined) => {
+    if (value === undefined) return;
+    lines.push(
+      `runtime / ${name}: throughput ${value.throughput.toFixed(2)}×, CPU per call ${value.cpuPerCall.toFixed(2)}×`,
+    );
+  };
+  describe("connect-echo", result.runtimeVsConnectEcho);
+  describe("grpc-js-echo", result.runtimeVsGrpcJsEcho);
+  for (const profile of result.profiles) {
+    const perCall = profile.cpuMicrosPerCall;
+    lines.push(
+      "",
+      `Profile of ${profile.target} (node --cpu-prof; ${perCall.toFixed(1)} µs CPU per call while profiled, ${percent(profile.summary.idleShare)} idle)`,
+      "  by component (share of busy time ≈ µs per call):",
+    );
+    for (const { component, share } of profile.summary.components.slice(0, 12)) {
+      lines.push(
+        `    ${component.padEnd(18)} ${percent(share).padStart(6)}  ≈ ${(share * perCall).toFixed(1)} µs`,
+      );
+    }
+    lines.push("  inclusive (time in the component and what it called; overlapping):");
+    for (const { component, share } of profile.summary.inclusive.filter((entry) =>
+      entry.component.startsWith("@macp/"),
+    )) {
+      lines.push(
+        `    ${component.padEnd(18)} ${percent(share).padStart(6)}  ≈ ${(share * perCall).toFixed(1)} µs`,
+      );
+    }
+    lines.push("  top frames by self time:");
+    for (const frame of profile.summary.top) {
+      lines.push(
+        `    ${percent(frame.selfShare).padStart(6)}  [${frame.component}] ${frame.frame}`,
+      );
+    }
+  }
+  lines.push("", `total ${(result.totalMs / 1000).toFixed(1)} s`);
+  return lines.join("\n");
+}

@@ -1,0 +1,73 @@
+import { createDevIdentity, createRuntime } from "@macp/core";
+import { SessionState } from "@macp/proto";
+import { openFileStore } from "@macp/store-file";
+import { afterEach, describe, expect, it } from "vitest";
+import { createDiskRetention } from "../src/disk-retention.js";
+import { envelope, newSessionId, sessionStartPayload } from "../src/examples/support.js";
+import { createLogger } from "../src/logger.js";
+import { tempDir } from "./helpers.js";
+
+describe("disk retention (MACP_SESSION_DISK_RETENTION_SECS)", () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  it("deletes the logs of old terminal sessions once they have left memory, and nothing else", async () => {
+    const dir = await tempDir("retention");
+    cleanups.push(() => dir.remove());
+    let now = 1_700_000_000_000;
+    const clock = { now: () => now };
+    const store = await openFileStore({ directory: dir.path });
+    const retention = createDiskRetention({
+      store,
+      clock,
+      retentionMs: 10_000,
+      intervalMs: 60_000,
+      logger: createLogger("silent"),
+    });
+    const runtime = createRuntime({
+      clock,
+      store: retention.store,
+      limits: { sessionRetentionMs: 1000, sessionStartsPerMinute: 100 },
+    });
+    cleanups.push(() => runtime.close());
+    const caller = createDevIdentity("agent://a");
+    const startSession = async () => {
+      const sessionId = newSessionId();
+      const ack = await runtime.send(
+        envelope({
+          mode: "macp.mode.decision.v1",
+          sessionId,
+          sender: caller.sender,
+          messageType: "SessionStart",
+          payload: sessionStartPayload({
+            intent: "retention",
+            participants: ["agent://a"],
+            ttlMs: 3_600_000,
+          }),
+        }),
+        caller,
+      );
+      expect(ack.isOk() && ack.value.ok).toBe(true);
+      return sessionId;
+    };
+    const ended = await startSession();
+    const open = await startSession();
+    const cancelled = await runtime.cancelSession(ended, "done", caller);
+    expect(cancelled.isOk() && cancelled.value.sessionState).toBe(SessionState.CANCELLED);
+
+    // Terminal but still in memory: kept.
+    now += 20_000;
+    expect(await retention.sweep(runtime)).toBe(0);
+
+    // Evicted from memory (its memory retention is 1 s) and started > 10 s ago: deleted.
+    await runtime.processDueWork();
+    expect(runtime.inspectSession(ended)).toBeUndefined();
+    expect(await retention.sweep(runtime)).toBe(1);
+    expect(await store.isDeleted(ended)).toBe(true);
+    expect(await store.isDeleted(open)).toBe(false);
+    expect(runtime.inspectSession(open)?.metadata.state).toBe(SessionState.OPEN);
+    expect(await retention.sweep(runtime)).toBe(0);
+  });
+});
