@@ -1,4 +1,4 @@
-import { type Caller, createDevIdentity } from "@macp/core";
+import { type Caller, createDevIdentity, type Identity } from "@macp/core";
 import { findCredential, type HeadersInput } from "./credentials.js";
 import { errorMessage } from "./json-checks.js";
 import {
@@ -84,8 +84,9 @@ export interface Authenticator {
   /**
    * Resolves the caller. Never rejects: every failure, including an
    * unreachable JWKS endpoint, comes back as `{ unauthenticated: reason }`.
+   * Dev mode and static tokens answer synchronously; JWTs answer with a promise.
    */
-  authenticate(headers: HeadersInput): Promise<Caller>;
+  authenticate(headers: HeadersInput): Caller | Promise<Caller>;
   /** The configured resolvers in chain order, e.g. for a start-up log line. Empty in dev mode. */
   readonly resolvers: readonly ResolverName[];
   /** Whether dev mode is in effect. */
@@ -134,35 +135,71 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     );
   }
 
+  // Runs the chain from `index`, synchronously for as long as resolvers answer synchronously.
+  const runChain = (credential: Credential, index: number): Caller | Promise<Caller> => {
+    for (let i = index; i < chain.length; i++) {
+      const resolver = chain[i] as CredentialResolver;
+      let outcome: ResolverOutcome | Promise<ResolverOutcome>;
+      try {
+        outcome = resolver.resolve(credential);
+      } catch (error) {
+        return internalError(resolver, error);
+      }
+      if (outcome instanceof Promise) {
+        return outcome.then(
+          (settled) => settle(settled) ?? runChain(credential, i + 1),
+          (error: unknown) => internalError(resolver, error),
+        );
+      }
+      const caller = settle(outcome);
+      if (caller !== undefined) return caller;
+    }
+    return { unauthenticated: whyNobodyClaimed(credential, chain) };
+  };
+
+  const devIdentities = new Map<string, Identity>();
   let closed = false;
   return {
     resolvers: chain.map((resolver) => resolver.name),
     devMode,
-    async authenticate(headers) {
+    authenticate(headers) {
       if (closed) return { unauthenticated: "the authenticator is closed" };
       const lookup = findCredential(headers);
       if (!lookup.found) return { unauthenticated: lookup.reason };
       const { credential } = lookup;
-      if (devMode) return createDevIdentity(credential.token);
-      for (const resolver of chain) {
-        let outcome: ResolverOutcome;
-        try {
-          outcome = await resolver.resolve(credential);
-        } catch (error) {
-          // Resolvers report failures as outcomes; reaching this is a bug, and
-          // a bug must never let a caller through.
-          return { unauthenticated: `${resolver.name}: internal error: ${errorMessage(error)}` };
-        }
-        if (outcome.kind === "claim") return outcome.identity;
-        if (outcome.kind === "reject") return { unauthenticated: outcome.reason };
-      }
-      return { unauthenticated: whyNobodyClaimed(credential, chain) };
+      if (devMode) return devIdentity(devIdentities, credential.token);
+      return runChain(credential, 0);
     },
     close() {
       closed = true;
       keySource?.close();
     },
   };
+}
+
+/** A claim ends the chain with an identity, a rejection with a reason; a decline continues. */
+function settle(outcome: ResolverOutcome): Caller | undefined {
+  if (outcome.kind === "claim") return outcome.identity;
+  if (outcome.kind === "reject") return { unauthenticated: outcome.reason };
+  return undefined;
+}
+
+/** Resolvers report failures as outcomes; reaching this is a bug, and a bug must never let a caller through. */
+function internalError(resolver: CredentialResolver, error: unknown): Caller {
+  return { unauthenticated: `${resolver.name}: internal error: ${errorMessage(error)}` };
+}
+
+const DEV_IDENTITY_CACHE = 4096;
+
+/** Dev identities are immutable, so one per token is reused (bounded: tokens are caller-chosen). */
+function devIdentity(cache: Map<string, Identity>, token: string): Identity {
+  let identity = cache.get(token);
+  if (identity === undefined) {
+    if (cache.size >= DEV_IDENTITY_CACHE) cache.clear();
+    identity = createDevIdentity(token);
+    cache.set(token, identity);
+  }
+  return identity;
 }
 
 function createKeySource(jwks: InlineJwks | RemoteJwks, now: () => number): KeySource {

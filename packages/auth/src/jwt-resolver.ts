@@ -10,7 +10,13 @@ import { readCapabilities } from "./capabilities.js";
 import { errorMessage, isJsonObject } from "./json-checks.js";
 import { JWT_ALGORITHMS, type JwtAlgorithm, type KeySource, type VerificationKey } from "./jwks.js";
 import { type ParseResult, parsed, parseError } from "./parse-result.js";
-import { type CredentialResolver, claim, DECLINE, reject } from "./resolver.js";
+import {
+  type CredentialResolver,
+  claim,
+  DECLINE,
+  type ResolverOutcome,
+  reject,
+} from "./resolver.js";
 
 /** Seconds of clock skew tolerated on `exp` (and `nbf`), as in the reference runtime. */
 export const JWT_CLOCK_TOLERANCE_SECONDS = 60;
@@ -35,73 +41,76 @@ export function createJwtResolver(config: JwtResolverConfig): CredentialResolver
 
   return {
     name: "jwt_bearer",
-    async resolve(credential) {
+    resolve(credential) {
+      // Declining is synchronous, so opaque tokens reach the static resolver without a promise hop.
       if (credential.source !== "authorization" || !credential.token.includes(".")) {
         return DECLINE;
       }
-      const { token } = credential;
-
-      let header: ProtectedHeaderParameters;
-      try {
-        header = decodeProtectedHeader(token);
-      } catch {
-        return fail("malformed token header");
-      }
-      const { alg, kid } = header;
-      if (typeof alg !== "string") return fail('the token header has no "alg"');
-      // Checked before the allow-list so the refusal says exactly why.
-      if (alg.toLowerCase() === "none") return fail("unsigned tokens (alg none) are refused");
-      const algorithm = JWT_ALGORITHMS.find((known) => known === alg);
-      if (algorithm === undefined || !algorithms.has(algorithm)) {
-        // The header is the caller's text: bound what of it reaches the logs.
-        const shown = alg.length > 32 ? `${alg.slice(0, 32)}…` : alg;
-        return fail(`algorithm ${shown} is not allowed (allowed: ${[...algorithms].join(", ")})`);
-      }
-
-      let candidates: readonly VerificationKey[];
-      try {
-        candidates = (await keySource.keys()).candidates(
-          algorithm,
-          typeof kid === "string" ? kid : undefined,
-        );
-      } catch (error) {
-        return fail(errorMessage(error));
-      }
-
-      let lastFailure = `no key in the JWKS can verify an ${algorithm} token`;
-      for (const candidate of candidates) {
-        const key = await candidate.load();
-        if (key === undefined) continue;
-        try {
-          const { payload } = await jwtVerify(token, key, {
-            algorithms: [algorithm],
-            issuer,
-            audience,
-            requiredClaims: ["exp", "sub"],
-            clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS,
-            currentDate: new Date(now()),
-          });
-          const identity = identityFromClaims(payload);
-          return identity.ok ? claim(identity.value) : fail(identity.error);
-        } catch (error) {
-          // Another key of the set may still match. A TypeError means jose
-          // refused this key (an RSA modulus under 2048 bits, say), which is
-          // no reason to stop trying the others. Any other failure is about
-          // the token itself and would not change with a different key.
-          if (error instanceof errors.JWSSignatureVerificationFailed) {
-            lastFailure = "invalid signature";
-            continue;
-          }
-          if (error instanceof TypeError) {
-            lastFailure = `unusable key in the JWKS: ${error.message}`;
-            continue;
-          }
-          return fail(describeVerificationFailure(error));
-        }
-      }
-      return fail(lastFailure);
+      return verify(credential.token);
     },
   };
+
+  async function verify(token: string): Promise<ResolverOutcome> {
+    let header: ProtectedHeaderParameters;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      return fail("malformed token header");
+    }
+    const { alg, kid } = header;
+    if (typeof alg !== "string") return fail('the token header has no "alg"');
+    // Checked before the allow-list so the refusal says exactly why.
+    if (alg.toLowerCase() === "none") return fail("unsigned tokens (alg none) are refused");
+    const algorithm = JWT_ALGORITHMS.find((known) => known === alg);
+    if (algorithm === undefined || !algorithms.has(algorithm)) {
+      // The header is the caller's text: bound what of it reaches the logs.
+      const shown = alg.length > 32 ? `${alg.slice(0, 32)}…` : alg;
+      return fail(`algorithm ${shown} is not allowed (allowed: ${[...algorithms].join(", ")})`);
+    }
+
+    let candidates: readonly VerificationKey[];
+    try {
+      candidates = (await keySource.keys()).candidates(
+        algorithm,
+        typeof kid === "string" ? kid : undefined,
+      );
+    } catch (error) {
+      return fail(errorMessage(error));
+    }
+
+    let lastFailure = `no key in the JWKS can verify an ${algorithm} token`;
+    for (const candidate of candidates) {
+      const key = await candidate.load();
+      if (key === undefined) continue;
+      try {
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: [algorithm],
+          issuer,
+          audience,
+          requiredClaims: ["exp", "sub"],
+          clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS,
+          currentDate: new Date(now()),
+        });
+        const identity = identityFromClaims(payload);
+        return identity.ok ? claim(identity.value) : fail(identity.error);
+      } catch (error) {
+        // Another key of the set may still match. A TypeError means jose
+        // refused this key (an RSA modulus under 2048 bits, say), which is
+        // no reason to stop trying the others. Any other failure is about
+        // the token itself and would not change with a different key.
+        if (error instanceof errors.JWSSignatureVerificationFailed) {
+          lastFailure = "invalid signature";
+          continue;
+        }
+        if (error instanceof TypeError) {
+          lastFailure = `unusable key in the JWKS: ${error.message}`;
+          continue;
+        }
+        return fail(describeVerificationFailure(error));
+      }
+    }
+    return fail(lastFailure);
+  }
 }
 
 function describeVerificationFailure(error: unknown): string {

@@ -22,10 +22,13 @@ export type ResolverOutcome =
   | { readonly kind: "decline" }
   | { readonly kind: "reject"; readonly reason: string };
 
-/** One link of the resolver chain. */
+/**
+ * One link of the resolver chain. Resolvers that need no I/O answer
+ * synchronously, so a request authenticated by them costs no promise hop.
+ */
 export interface CredentialResolver {
   readonly name: ResolverName;
-  resolve(credential: Credential): Promise<ResolverOutcome>;
+  resolve(credential: Credential): ResolverOutcome | Promise<ResolverOutcome>;
 }
 
 export const DECLINE: ResolverOutcome = { kind: "decline" };

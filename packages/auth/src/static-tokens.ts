@@ -125,7 +125,7 @@ export function createStaticTokenResolver(
   const rows = entries.map(({ token, identity }) => ({ digest: digestOf(token), identity }));
   return {
     name: "static_bearer",
-    async resolve(credential) {
+    resolve(credential) {
       if (credential.token.includes(".")) return DECLINE;
       const presented = digestOf(credential.token);
       let match: Identity | undefined;

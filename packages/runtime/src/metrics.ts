@@ -46,8 +46,8 @@ export interface RuntimeMetrics {
   instrument(runtime: MacpRuntime): MacpRuntime;
   /** Wraps an authenticate hook to count refused credentials. */
   instrumentAuthenticate<H>(
-    authenticate: (headers: H) => Promise<Caller>,
-  ): (headers: H) => Promise<Caller>;
+    authenticate: (headers: H) => Caller | Promise<Caller>,
+  ): (headers: H) => Caller | Promise<Caller>;
   /** Records what start-up recovery found. */
   recordRecovery(report: RecoveryReport): void;
   /** The Prometheus text exposition of everything. */
@@ -285,10 +285,14 @@ export function createRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runti
       quarantined.set(report.quarantined.length);
     },
     instrumentAuthenticate(authenticate) {
-      return async (headers) => {
-        const caller = await authenticate(headers);
+      const count = (caller: Caller): Caller => {
         if ("unauthenticated" in caller) authFailures++;
         return caller;
+      };
+      // Keep synchronous answers synchronous: a promise hop per call is measurable.
+      return (headers) => {
+        const caller = authenticate(headers);
+        return caller instanceof Promise ? caller.then(count) : count(caller);
       };
     },
     instrument(runtime) {

@@ -214,7 +214,7 @@ async function listen(
   config: RuntimeConfig,
   parts: {
     readonly runtime: MacpRuntime;
-    readonly authenticate: (headers: Headers) => Promise<Caller>;
+    readonly authenticate: (headers: Headers) => Caller | Promise<Caller>;
     readonly clock: Clock;
     readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
     readonly logger: RuntimeLogger;
