@@ -227,7 +227,7 @@ describe("servers with their own settings", () => {
       const refused = await client
         .registerPolicy(
           {
-            descriptor: create(PolicyDescriptorSchema, {
+            policyDescriptor: create(PolicyDescriptorSchema, {
               policyId: "policy.test.other",
               mode: DECISION,
               rules: "{}",

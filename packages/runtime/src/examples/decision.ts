@@ -7,192 +7,104 @@ import {
   commitmentPayload,
   type Example,
   encode,
-  envelope,
-  expectAck,
   expectSequence,
-  expectSession,
-  initialize,
-  newSessionId,
-  requireMode,
+  openExampleSession,
   SessionState,
-  sessionStartPayload,
   subscribe,
   withConnection,
   within,
 } from "./support.js";
 
-const MODE = "macp.mode.decision.v1";
-
 export const runDecision: Example = (options) =>
   withConnection(options, async (connection) => {
-    const { log } = connection;
-    await initialize(connection, "decision-example");
-    await requireMode(connection, MODE);
-
     const coordinator = connection.agent("agent://coordinator");
     const alice = connection.agent("agent://alice");
     const bob = connection.agent("agent://bob");
-    const sessionId = newSessionId();
-    const message = (
-      sender: string,
-      messageType: string,
-      payload: Uint8Array,
-      messageId?: string,
-    ) => envelope({ mode: MODE, sessionId, sender, messageType, payload, messageId });
-
-    expectAck(
-      log,
-      "SessionStart",
-      await coordinator.send(
-        message(
-          coordinator.id,
-          "SessionStart",
-          sessionStartPayload({
-            intent: "Decide whether to deploy release 2.0",
-            participants: [alice.id, bob.id],
-          }),
-        ),
-      ),
-      { ok: true, state: SessionState.OPEN },
-    );
+    const session = await openExampleSession(connection, {
+      mode: "macp.mode.decision.v1",
+      clientName: "decision-example",
+      initiator: coordinator,
+      intent: "Decide whether to deploy release 2.0",
+      participants: [alice, bob],
+    });
+    const vote = (value: string, reason?: string) =>
+      encode(decision.VotePayloadSchema, { proposalId: "p1", vote: value, reason });
 
     // The initiator may watch its own session even though it is not a participant.
-    const watcher = subscribe(coordinator, sessionId);
+    const watcher = subscribe(coordinator, session.sessionId);
 
-    expectAck(
-      log,
-      "Proposal (alice)",
-      await alice.send(
-        message(
-          alice.id,
-          "Proposal",
-          encode(decision.ProposalPayloadSchema, {
-            proposalId: "p1",
-            option: "deploy-v2",
-            rationale: "All tests pass and the canary is healthy",
-          }),
-        ),
-      ),
-      { ok: true, state: SessionState.OPEN },
-    );
+    const proposal = encode(decision.ProposalPayloadSchema, {
+      proposalId: "p1",
+      option: "deploy-v2",
+      rationale: "All tests pass and the canary is healthy",
+    });
+    await session.step(alice, "Proposal", proposal, { ok: true, state: SessionState.OPEN });
 
     // The coordinator is not a declared participant, so it may commit but not propose.
-    expectAck(
-      log,
-      "Proposal (coordinator, not a participant)",
-      await coordinator.send(
-        message(
-          coordinator.id,
-          "Proposal",
-          encode(decision.ProposalPayloadSchema, { proposalId: "p2", option: "wait" }),
-        ),
-      ),
-      { ok: false, code: "FORBIDDEN" },
-    );
-
-    expectAck(
-      log,
-      "Evaluation (bob)",
-      await bob.send(
-        message(
-          bob.id,
-          "Evaluation",
-          encode(decision.EvaluationPayloadSchema, {
-            proposalId: "p1",
-            recommendation: "APPROVE",
-            confidence: 0.94,
-            reason: "Error budget is intact",
-          }),
-        ),
-      ),
-      { ok: true },
-    );
-
-    const aliceVote = message(
-      alice.id,
-      "Vote",
-      encode(decision.VotePayloadSchema, { proposalId: "p1", vote: "APPROVE", reason: "ship it" }),
-    );
-    expectAck(log, "Vote (alice)", await alice.send(aliceVote), { ok: true });
-    // A retry with the same message_id is acknowledged as a duplicate, not applied twice.
-    expectAck(log, "Vote (alice, retried)", await alice.send(aliceVote), {
-      ok: true,
-      duplicate: true,
+    const coordinatorProposal = encode(decision.ProposalPayloadSchema, {
+      proposalId: "p2",
+      option: "wait",
     });
-    expectAck(
-      log,
-      "Vote (bob)",
-      await bob.send(
-        message(
-          bob.id,
-          "Vote",
-          encode(decision.VotePayloadSchema, {
-            proposalId: "p1",
-            vote: "APPROVE",
-            reason: "agreed",
-          }),
-        ),
-      ),
-      { ok: true },
+    await session.step(
+      coordinator,
+      "Proposal",
+      coordinatorProposal,
+      { ok: false, code: "FORBIDDEN" },
+      "not a participant",
     );
+
+    const evaluation = encode(decision.EvaluationPayloadSchema, {
+      proposalId: "p1",
+      recommendation: "APPROVE",
+      confidence: 0.94,
+      reason: "Error budget is intact",
+    });
+    await session.step(bob, "Evaluation", evaluation, { ok: true });
+
+    const aliceVote = session.message(alice, "Vote", vote("APPROVE", "ship it"));
+    await session.send(alice, aliceVote, { ok: true });
+    // A retry with the same message_id is acknowledged as a duplicate, not applied twice.
+    await session.send(alice, aliceVote, { ok: true, duplicate: true }, "retried");
+    await session.step(bob, "Vote", vote("APPROVE", "agreed"), { ok: true });
 
     // Once voting has begun the evaluation phase is over.
-    expectAck(
-      log,
-      "Evaluation (bob, after voting began)",
-      await bob.send(
-        message(
-          bob.id,
-          "Evaluation",
-          encode(decision.EvaluationPayloadSchema, {
-            proposalId: "p1",
-            recommendation: "REVIEW",
-            confidence: 0.5,
-          }),
-        ),
-      ),
-      { ok: false, code: "INVALID_ENVELOPE" },
-    );
-
-    expectAck(
-      log,
-      "Commitment (coordinator)",
-      await coordinator.send(
-        message(
-          coordinator.id,
-          "Commitment",
-          commitmentPayload({
-            action: "decision.selected",
-            outcomePositive: true,
-            reason: "Unanimous approval of deploy-v2",
-            authorityScope: "deployment",
-          }),
-        ),
-      ),
-      { ok: true, state: SessionState.RESOLVED },
-    );
-
-    expectAck(
-      log,
-      "Vote (bob, after resolution)",
-      await bob.send(
-        message(
-          bob.id,
-          "Vote",
-          encode(decision.VotePayloadSchema, { proposalId: "p1", vote: "REJECT" }),
-        ),
-      ),
-      { ok: false, code: "SESSION_NOT_OPEN" },
-    );
-
-    expectSession(log, "GetSession (alice)", await alice.getSession(sessionId), {
-      state: SessionState.RESOLVED,
-      mode: MODE,
+    const lateEvaluation = encode(decision.EvaluationPayloadSchema, {
+      proposalId: "p1",
+      recommendation: "REVIEW",
+      confidence: 0.5,
     });
+    await session.step(
+      bob,
+      "Evaluation",
+      lateEvaluation,
+      { ok: false, code: "INVALID_ENVELOPE" },
+      "after voting began",
+    );
+
+    const commitment = commitmentPayload({
+      action: "decision.selected",
+      outcomePositive: true,
+      reason: "Unanimous approval of deploy-v2",
+      authorityScope: "deployment",
+    });
+    await session.step(coordinator, "Commitment", commitment, {
+      ok: true,
+      state: SessionState.RESOLVED,
+    });
+
+    await session.step(
+      bob,
+      "Vote",
+      vote("REJECT"),
+      { ok: false, code: "SESSION_NOT_OPEN" },
+      "after resolution",
+    );
+
+    await session.expectState(alice, SessionState.RESOLVED);
 
     watcher.close();
     expectSequence(
-      log,
+      connection.log,
       "StreamSession (coordinator)",
       await within("StreamSession", 5000, watcher.received),
       ["SessionStart", "Proposal", "Evaluation", "Vote", "Vote", "Commitment"],

@@ -1,16 +1,14 @@
 // Malformed and hostile input: every case must be refused with the code the
 // protocol prescribes, and none may disturb a healthy session running beside it.
 
+import { decision, type Envelope, SignalPayloadSchema } from "@macp/proto";
 import {
-  CommitmentPayloadSchema,
-  decision,
-  SessionStartPayloadSchema,
-  SignalPayloadSchema,
-} from "@macp/proto";
-import {
+  type Agent,
   Code,
+  type CommitmentFields,
   commitmentPayload,
   type Example,
+  type ExpectedAck,
   encode,
   envelope,
   expectAck,
@@ -20,7 +18,9 @@ import {
   newMessageId,
   newSessionId,
   requireAck,
+  type SessionStartFields,
   SessionState,
+  sessionMessages,
   sessionStartPayload,
   withConnection,
 } from "./support.js";
@@ -41,10 +41,12 @@ export const runFuzz: Example = (options) =>
     const fuzzer = connection.agent("agent://fuzzer");
     const peer = connection.agent("agent://peer");
     const outsider = connection.agent("agent://outsider");
-    const participants = [fuzzer.id, peer.id];
+    const startFields: SessionStartFields = { intent: "fuzz", participants: [fuzzer.id, peer.id] };
+    const startWith = (fields: Partial<SessionStartFields>) =>
+      sessionStartPayload({ ...startFields, ...fields });
+    const validStart = startWith({});
     const start = (sessionId: string, payload: Uint8Array, mode = MODE) =>
       envelope({ mode, sessionId, sender: fuzzer.id, messageType: "SessionStart", payload });
-    const validStart = sessionStartPayload({ intent: "fuzz", participants });
 
     // Version negotiation.
     await initialize(connection, "fuzz-example");
@@ -68,18 +70,13 @@ export const runFuzz: Example = (options) =>
     );
 
     // Envelope shape: checked before anything else.
-    const nack = async (step: string, sent: ReturnType<typeof envelope>, code: string) =>
-      expectAck(log, step, await fuzzer.send(sent), { ok: false, code });
+    const check = async (step: string, sent: Envelope, expected: ExpectedAck, agent = fuzzer) =>
+      expectAck(log, step, await agent.send(sent), expected);
+    const nack = (step: string, sent: Envelope, code: string) =>
+      check(step, sent, { ok: false, code });
     await nack(
       "macp_version 2.0",
-      envelope({
-        mode: MODE,
-        sessionId: newSessionId(),
-        sender: fuzzer.id,
-        messageType: "SessionStart",
-        payload: validStart,
-        macpVersion: "2.0",
-      }),
+      { ...start(newSessionId(), validStart), macpVersion: "2.0" },
       "UNSUPPORTED_PROTOCOL_VERSION",
     );
     await nack(
@@ -154,19 +151,10 @@ export const runFuzz: Example = (options) =>
       start(newSessionId(), new Uint8Array(0)),
       "INVALID_ENVELOPE",
     );
-    const startWith = (fields: Record<string, unknown>) =>
-      encode(SessionStartPayloadSchema, {
-        intent: "fuzz",
-        participants,
-        modeVersion: "1.0.0",
-        configurationVersion: "config.default",
-        ttlMs: 60_000n,
-        ...fields,
-      });
-    await nack("ttl_ms 0", start(newSessionId(), startWith({ ttlMs: 0n })), "INVALID_ENVELOPE");
+    await nack("ttl_ms 0", start(newSessionId(), startWith({ ttlMs: 0 })), "INVALID_ENVELOPE");
     await nack(
       "ttl_ms over 24 h",
-      start(newSessionId(), startWith({ ttlMs: 86_400_001n })),
+      start(newSessionId(), startWith({ ttlMs: 86_400_001 })),
       "INVALID_ENVELOPE",
     );
     await nack(
@@ -193,103 +181,72 @@ export const runFuzz: Example = (options) =>
     // A healthy session to aim the remaining cases at.
     const sessionId = newSessionId();
     const firstStart = start(sessionId, validStart);
-    expectAck(log, "valid SessionStart", await fuzzer.send(firstStart), {
-      ok: true,
-      state: SessionState.OPEN,
-    });
-    expectAck(log, "SessionStart retried", await fuzzer.send(firstStart), {
-      ok: true,
-      duplicate: true,
-    });
+    await check("valid SessionStart", firstStart, { ok: true, state: SessionState.OPEN });
+    await check("SessionStart retried", firstStart, { ok: true, duplicate: true });
     await nack(
       "second SessionStart for the id",
       { ...firstStart, messageId: newMessageId() },
       "SESSION_ALREADY_EXISTS",
     );
 
-    const proposal = (sender: string, proposalId: string) =>
-      envelope({
-        mode: MODE,
-        sessionId,
-        sender,
-        messageType: "Proposal",
-        payload: encode(decision.ProposalPayloadSchema, { proposalId, option: proposalId }),
-      });
+    const message = sessionMessages(MODE, sessionId);
+    const proposal = (sender: Agent, proposalId: string) =>
+      message(
+        sender.id,
+        "Proposal",
+        encode(decision.ProposalPayloadSchema, { proposalId, option: proposalId }),
+      );
+    const vote = (value: string) =>
+      message(
+        fuzzer.id,
+        "Vote",
+        encode(decision.VotePayloadSchema, { proposalId: "p0", vote: value }),
+      );
     await nack(
       "Proposal to an unknown session",
-      { ...proposal(fuzzer.id, "p0"), sessionId: newSessionId() },
+      { ...proposal(fuzzer, "p0"), sessionId: newSessionId() },
       "SESSION_NOT_FOUND",
     );
     await nack(
       "Proposal naming the wrong mode",
-      { ...proposal(fuzzer.id, "p0"), mode: "macp.mode.task.v1" },
+      { ...proposal(fuzzer, "p0"), mode: "macp.mode.task.v1" },
       "INVALID_ENVELOPE",
     );
     await nack(
       "garbage Proposal payload",
-      { ...proposal(fuzzer.id, "p0"), payload: GARBAGE },
+      { ...proposal(fuzzer, "p0"), payload: GARBAGE },
       "INVALID_ENVELOPE",
     );
-    expectAck(log, "Proposal from an outsider", await outsider.send(proposal(outsider.id, "p0")), {
-      ok: false,
-      code: "FORBIDDEN",
-    });
-    await nack(
-      "Vote before any Proposal",
-      envelope({
-        mode: MODE,
-        sessionId,
-        sender: fuzzer.id,
-        messageType: "Vote",
-        payload: encode(decision.VotePayloadSchema, { proposalId: "p0", vote: "APPROVE" }),
-      }),
-      "INVALID_ENVELOPE",
+    await check(
+      "Proposal from an outsider",
+      proposal(outsider, "p0"),
+      { ok: false, code: "FORBIDDEN" },
+      outsider,
     );
-    await nack(
-      "Vote with an unknown value",
-      envelope({
-        mode: MODE,
-        sessionId,
-        sender: fuzzer.id,
-        messageType: "Vote",
-        payload: encode(decision.VotePayloadSchema, { proposalId: "p0", vote: "MAYBE" }),
-      }),
-      "INVALID_ENVELOPE",
-    );
-    expectAck(log, "valid Proposal", await fuzzer.send(proposal(fuzzer.id, "p1")), { ok: true });
-    await nack("Proposal reusing proposal_id", proposal(fuzzer.id, "p1"), "INVALID_ENVELOPE");
+    await nack("Vote before any Proposal", vote("APPROVE"), "INVALID_ENVELOPE");
+    await nack("Vote with an unknown value", vote("MAYBE"), "INVALID_ENVELOPE");
+    await check("valid Proposal", proposal(fuzzer, "p1"), { ok: true });
+    await nack("Proposal reusing proposal_id", proposal(fuzzer, "p1"), "INVALID_ENVELOPE");
+    const commitment = (fields: Partial<CommitmentFields>) =>
+      message(
+        fuzzer.id,
+        "Commitment",
+        commitmentPayload({
+          action: "decision.selected",
+          outcomePositive: true,
+          reason: "x",
+          authorityScope: "fuzz",
+          ...fields,
+        }),
+      );
     await nack(
       "Commitment echoing the wrong mode_version",
-      envelope({
-        mode: MODE,
-        sessionId,
-        sender: fuzzer.id,
-        messageType: "Commitment",
-        payload: encode(CommitmentPayloadSchema, {
-          commitmentId: "c1",
-          action: "decision.selected",
-          authorityScope: "fuzz",
-          reason: "wrong version",
-          modeVersion: "2.0.0",
-          configurationVersion: "config.default",
-          outcomePositive: true,
-        }),
-      }),
+      commitment({ modeVersion: "2.0.0", reason: "wrong version" }),
       "INVALID_ENVELOPE",
     );
     await nack(
       "Commitment whose outcome contradicts its action",
-      envelope({
-        mode: MODE,
-        sessionId,
-        sender: fuzzer.id,
-        messageType: "Commitment",
-        payload: commitmentPayload({
-          action: "decision.selected",
-          outcomePositive: false,
-          reason: "x",
-        }),
-      }),
+      commitment({ outcomePositive: false }),
       "INVALID_ENVELOPE",
     );
 
@@ -339,5 +296,5 @@ export const runFuzz: Example = (options) =>
       ok: true,
       state: SessionState.CANCELLED,
     });
-    await nack("Proposal after cancellation", proposal(fuzzer.id, "p2"), "SESSION_NOT_OPEN");
+    await nack("Proposal after cancellation", proposal(fuzzer, "p2"), "SESSION_NOT_OPEN");
   });

@@ -3,40 +3,40 @@
 
 import { multiRound } from "@macp/proto";
 import {
+  type Agent,
   commitmentPayload,
   type Example,
   ExampleFailure,
+  type ExpectedAck,
   encode,
-  envelope,
-  expectAck,
-  expectSession,
-  initialize,
-  newSessionId,
-  requireMode,
+  openExampleSession,
   SessionState,
-  sessionStartPayload,
   withConnection,
 } from "./support.js";
 
-const MODE = "ext.multi_round.v1";
-
 export const runMultiRound: Example = (options) =>
   withConnection(options, async (connection) => {
-    const { log } = connection;
-    await initialize(connection, "multi-round-example");
-    await requireMode(connection, MODE);
-
     const coordinator = connection.agent("agent://coordinator");
     const alice = connection.agent("agent://alice");
     const bob = connection.agent("agent://bob");
-    const sessionId = newSessionId();
-    const message = (sender: string, messageType: string, payload: Uint8Array) =>
-      envelope({ mode: MODE, sessionId, sender, messageType, payload });
-    const contribute = (sender: string, value: string) =>
-      message(sender, "Contribute", encode(multiRound.ContributePayloadSchema, { value }));
-    const commit = () =>
-      message(
-        coordinator.id,
+    const session = await openExampleSession(connection, {
+      mode: "ext.multi_round.v1",
+      clientName: "multi-round-example",
+      initiator: coordinator,
+      intent: "Pick a maintenance window",
+      participants: [alice, bob],
+    });
+    const contribute = (agent: Agent, value: string, expected: ExpectedAck, note: string) =>
+      session.step(
+        agent,
+        "Contribute",
+        encode(multiRound.ContributePayloadSchema, { value }),
+        expected,
+        note,
+      );
+    const commit = (expected: ExpectedAck, note?: string) =>
+      session.step(
+        coordinator,
         "Commitment",
         commitmentPayload({
           action: "multi_round.converged",
@@ -44,70 +44,34 @@ export const runMultiRound: Example = (options) =>
           reason: "Participants agree",
           authorityScope: "scheduling",
         }),
+        expected,
+        note,
       );
 
-    expectAck(
-      log,
-      "SessionStart (coordinator)",
-      await coordinator.send(
-        message(
-          coordinator.id,
-          "SessionStart",
-          sessionStartPayload({
-            intent: "Pick a maintenance window",
-            participants: [alice.id, bob.id],
-          }),
-        ),
-      ),
-      { ok: true, state: SessionState.OPEN },
-    );
+    await contribute(alice, "sat-02:00", { ok: true }, "round 1");
+    await contribute(bob, "sun-04:00", { ok: true }, "round 1");
 
-    expectAck(
-      log,
-      "Contribute (alice, round 1)",
-      await alice.send(contribute(alice.id, "sat-02:00")),
-      {
-        ok: true,
-      },
-    );
-    expectAck(log, "Contribute (bob, round 1)", await bob.send(contribute(bob.id, "sun-04:00")), {
-      ok: true,
-    });
-
-    const diverged = await coordinator.getSession(sessionId);
-    expectSession(log, "GetSession (diverged)", diverged, { state: SessionState.OPEN, mode: MODE });
+    await session.expectState(coordinator, SessionState.OPEN, "diverged");
 
     // The values differ, so there is nothing to commit yet.
-    expectAck(log, "Commitment (before convergence)", await coordinator.send(commit()), {
-      ok: false,
-      code: "INVALID_ENVELOPE",
-    });
+    await commit({ ok: false, code: "INVALID_ENVELOPE" }, "before convergence");
 
-    expectAck(log, "Contribute (bob, round 2)", await bob.send(contribute(bob.id, "sat-02:00")), {
-      ok: true,
-    });
+    await contribute(bob, "sat-02:00", { ok: true }, "round 2");
     // After convergence no further contributions are taken.
-    expectAck(
-      log,
-      "Contribute (alice, after convergence)",
-      await alice.send(contribute(alice.id, "fri-23:00")),
-      {
-        ok: false,
-        code: "INVALID_ENVELOPE",
-      },
+    await contribute(
+      alice,
+      "fri-23:00",
+      { ok: false, code: "INVALID_ENVELOPE" },
+      "after convergence",
     );
 
-    expectAck(log, "Commitment (coordinator)", await coordinator.send(commit()), {
-      ok: true,
-      state: SessionState.RESOLVED,
-    });
+    await commit({ ok: true, state: SessionState.RESOLVED });
 
-    const resolved = await alice.getSession(sessionId);
-    expectSession(log, "GetSession (resolved)", resolved, {
-      state: SessionState.RESOLVED,
-      mode: MODE,
-    });
+    const resolved = await session.expectState(alice, SessionState.RESOLVED, "resolved");
     if (resolved.initiator !== coordinator.id) {
-      throw new ExampleFailure("GetSession (resolved)", `initiator is '${resolved.initiator}'`);
+      throw new ExampleFailure(
+        "GetSession (alice, resolved)",
+        `initiator is '${resolved.initiator}'`,
+      );
     }
   });

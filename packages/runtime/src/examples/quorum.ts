@@ -6,152 +6,73 @@ import {
   commitmentPayload,
   type Example,
   encode,
-  envelope,
-  expectAck,
-  expectSession,
-  initialize,
-  newSessionId,
-  requireMode,
+  openExampleSession,
   SessionState,
-  sessionStartPayload,
   withConnection,
 } from "./support.js";
 
-const MODE = "macp.mode.quorum.v1";
-
 export const runQuorum: Example = (options) =>
   withConnection(options, async (connection) => {
-    const { log } = connection;
-    await initialize(connection, "quorum-example");
-    await requireMode(connection, MODE);
-
     const manager = connection.agent("agent://release-manager");
     const alice = connection.agent("agent://alice");
     const bob = connection.agent("agent://bob");
     const carol = connection.agent("agent://carol");
-    const sessionId = newSessionId();
-    const message = (sender: string, messageType: string, payload: Uint8Array) =>
-      envelope({ mode: MODE, sessionId, sender, messageType, payload });
+    const session = await openExampleSession(connection, {
+      mode: "macp.mode.quorum.v1",
+      clientName: "quorum-example",
+      initiator: manager,
+      intent: "Approve the production schema migration",
+      participants: [alice, bob, carol],
+    });
+    const approve = (reason?: string) =>
+      encode(quorum.ApprovePayloadSchema, { requestId: "r1", reason });
 
-    expectAck(
-      log,
-      "SessionStart (release-manager)",
-      await manager.send(
-        message(
-          manager.id,
-          "SessionStart",
-          sessionStartPayload({
-            intent: "Approve the production schema migration",
-            participants: [alice.id, bob.id, carol.id],
-          }),
-        ),
-      ),
-      { ok: true, state: SessionState.OPEN },
-    );
+    const request = encode(quorum.ApprovalRequestPayloadSchema, {
+      requestId: "r1",
+      action: "migrate-orders-table",
+      summary: "Add an index on orders.customer_id",
+      requiredApprovals: 2,
+    });
+    await session.step(manager, "ApprovalRequest", request, { ok: true });
 
-    expectAck(
-      log,
-      "ApprovalRequest (release-manager)",
-      await manager.send(
-        message(
-          manager.id,
-          "ApprovalRequest",
-          encode(quorum.ApprovalRequestPayloadSchema, {
-            requestId: "r1",
-            action: "migrate-orders-table",
-            summary: "Add an index on orders.customer_id",
-            requiredApprovals: 2,
-          }),
-        ),
-      ),
-      { ok: true },
-    );
-
-    expectAck(
-      log,
-      "Approve (alice)",
-      await alice.send(
-        message(
-          alice.id,
-          "Approve",
-          encode(quorum.ApprovePayloadSchema, { requestId: "r1", reason: "lgtm" }),
-        ),
-      ),
-      { ok: true },
-    );
+    await session.step(alice, "Approve", approve("lgtm"), { ok: true });
 
     // One approval of two, with two voters left: the quorum is still open.
-    expectAck(
-      log,
-      "Commitment (release-manager, too early)",
-      await manager.send(
-        message(
-          manager.id,
-          "Commitment",
-          commitmentPayload({
-            action: "quorum.approved",
-            outcomePositive: true,
-            reason: "premature",
-          }),
-        ),
-      ),
-      { ok: false, code: "INVALID_ENVELOPE" },
-    );
-
-    expectAck(
-      log,
-      "Approve (bob)",
-      await bob.send(
-        message(
-          bob.id,
-          "Approve",
-          encode(quorum.ApprovePayloadSchema, { requestId: "r1", reason: "tested on staging" }),
-        ),
-      ),
-      { ok: true },
-    );
-    expectAck(
-      log,
-      "Abstain (carol)",
-      await carol.send(
-        message(
-          carol.id,
-          "Abstain",
-          encode(quorum.AbstainPayloadSchema, { requestId: "r1", reason: "on leave" }),
-        ),
-      ),
-      { ok: true },
-    );
-    // One ballot per voter.
-    expectAck(
-      log,
-      "Approve (carol, second ballot)",
-      await carol.send(
-        message(carol.id, "Approve", encode(quorum.ApprovePayloadSchema, { requestId: "r1" })),
-      ),
-      { ok: false, code: "INVALID_ENVELOPE" },
-    );
-
-    expectAck(
-      log,
-      "Commitment (release-manager)",
-      await manager.send(
-        message(
-          manager.id,
-          "Commitment",
-          commitmentPayload({
-            action: "quorum.approved",
-            outcomePositive: true,
-            reason: "2 of 3 approved",
-            authorityScope: "change-management",
-          }),
-        ),
-      ),
-      { ok: true, state: SessionState.RESOLVED },
-    );
-
-    expectSession(log, "GetSession (carol)", await carol.getSession(sessionId), {
-      state: SessionState.RESOLVED,
-      mode: MODE,
+    const premature = commitmentPayload({
+      action: "quorum.approved",
+      outcomePositive: true,
+      reason: "premature",
     });
+    await session.step(
+      manager,
+      "Commitment",
+      premature,
+      { ok: false, code: "INVALID_ENVELOPE" },
+      "too early",
+    );
+
+    await session.step(bob, "Approve", approve("tested on staging"), { ok: true });
+    const onLeave = encode(quorum.AbstainPayloadSchema, { requestId: "r1", reason: "on leave" });
+    await session.step(carol, "Abstain", onLeave, { ok: true });
+    // One ballot per voter.
+    await session.step(
+      carol,
+      "Approve",
+      approve(),
+      { ok: false, code: "INVALID_ENVELOPE" },
+      "second ballot",
+    );
+
+    const commitment = commitmentPayload({
+      action: "quorum.approved",
+      outcomePositive: true,
+      reason: "2 of 3 approved",
+      authorityScope: "change-management",
+    });
+    await session.step(manager, "Commitment", commitment, {
+      ok: true,
+      state: SessionState.RESOLVED,
+    });
+
+    await session.expectState(carol, SessionState.RESOLVED);
   });

@@ -172,13 +172,15 @@ export interface SessionStartFields {
   readonly ttlMs?: number;
   /** Default `policy.default`. */
   readonly policyVersion?: string;
+  /** Default {@link MODE_VERSION}; the fuzzer sends an unknown one. */
+  readonly modeVersion?: string;
 }
 
 export function sessionStartPayload(fields: SessionStartFields): Uint8Array {
   return encode(SessionStartPayloadSchema, {
     intent: fields.intent,
     participants: [...fields.participants],
-    modeVersion: MODE_VERSION,
+    modeVersion: fields.modeVersion ?? MODE_VERSION,
     configurationVersion: CONFIGURATION_VERSION,
     policyVersion: fields.policyVersion ?? POLICY_VERSION,
     ttlMs: BigInt(fields.ttlMs ?? 60_000),
@@ -190,6 +192,8 @@ export interface CommitmentFields {
   readonly outcomePositive: boolean;
   readonly reason: string;
   readonly authorityScope?: string;
+  /** Default {@link MODE_VERSION}; the fuzzer echoes a wrong one. */
+  readonly modeVersion?: string;
 }
 
 /** A Commitment payload that echoes the versions every example session binds. */
@@ -199,7 +203,7 @@ export function commitmentPayload(fields: CommitmentFields): Uint8Array {
     action: fields.action,
     authorityScope: fields.authorityScope ?? "example",
     reason: fields.reason,
-    modeVersion: MODE_VERSION,
+    modeVersion: fields.modeVersion ?? MODE_VERSION,
     configurationVersion: CONFIGURATION_VERSION,
     policyVersion: POLICY_VERSION,
     outcomePositive: fields.outcomePositive,
@@ -403,4 +407,95 @@ export function expectSequence(
       `expected ${expected.join(" -> ")}, received ${types.join(" -> ") || "nothing"}`,
     );
   }
+}
+
+/** Builds the envelopes of one session: `message(sender, messageType, payload)`. */
+export type SessionMessages = (
+  sender: string,
+  messageType: string,
+  payload?: Uint8Array,
+) => Envelope;
+
+export function sessionMessages(mode: string, sessionId: string): SessionMessages {
+  return (sender, messageType, payload) =>
+    envelope({ mode, sessionId, sender, messageType, payload });
+}
+
+export interface ExampleSessionOptions {
+  readonly mode: string;
+  /** The client name Initialize reports. */
+  readonly clientName: string;
+  /** Sends the SessionStart and so becomes the session's initiator. */
+  readonly initiator: Agent;
+  readonly intent: string;
+  readonly participants: readonly Agent[];
+}
+
+/**
+ * An open session of an example and the steps its agents play in it. Each
+ * step is logged as `<messageType> (<agent>)`, or `<messageType> (<agent>, <note>)`
+ * when a note says what is special about it ("too early", "retried").
+ */
+export interface ExampleSession {
+  readonly sessionId: string;
+  /** An envelope of this session sent by `agent`, with a fresh message_id. */
+  message(agent: Agent, messageType: string, payload: Uint8Array): Envelope;
+  /** Sends `sent` as `agent` and fails unless the Ack is `expected`. */
+  send(agent: Agent, sent: Envelope, expected: ExpectedAck, note?: string): Promise<Ack>;
+  /** Sends a new message of this session as `agent` and fails unless the Ack is `expected`. */
+  step(
+    agent: Agent,
+    messageType: string,
+    payload: Uint8Array,
+    expected: ExpectedAck,
+    note?: string,
+  ): Promise<Ack>;
+  /** Reads the session as `agent` (step `GetSession (<agent>)`) and fails unless it is in `state`. */
+  expectState(agent: Agent, state: SessionState, note?: string): Promise<SessionMetadata>;
+}
+
+/**
+ * The prologue of every mode example: Initialize, check the runtime offers
+ * `mode`, then start a session as `initiator` and check it opened.
+ */
+export async function openExampleSession(
+  connection: ExampleConnection,
+  options: ExampleSessionOptions,
+): Promise<ExampleSession> {
+  const { log } = connection;
+  const { mode, initiator } = options;
+  await initialize(connection, options.clientName);
+  await requireMode(connection, mode);
+
+  const sessionId = newSessionId();
+  const messages = sessionMessages(mode, sessionId);
+  const session: ExampleSession = {
+    sessionId,
+    message: (agent, messageType, payload) => messages(agent.id, messageType, payload),
+    async send(agent, sent, expected, note) {
+      const step = stepName(sent.messageType, agent, note);
+      return expectAck(log, step, await agent.send(sent), expected);
+    },
+    step: (agent, messageType, payload, expected, note) =>
+      session.send(agent, session.message(agent, messageType, payload), expected, note),
+    async expectState(agent, state, note) {
+      const metadata = await agent.getSession(sessionId);
+      expectSession(log, stepName("GetSession", agent, note), metadata, { state, mode });
+      return metadata;
+    },
+  };
+  const participants = options.participants.map((participant) => participant.id);
+  await session.step(
+    initiator,
+    "SessionStart",
+    sessionStartPayload({ intent: options.intent, participants }),
+    { ok: true, state: SessionState.OPEN },
+  );
+  return session;
+}
+
+/** "Vote (alice)", or "Vote (alice, retried)" with a note. */
+function stepName(action: string, agent: Agent, note: string | undefined): string {
+  const who = agent.id.replace(/^agent:\/\//, "");
+  return `${action} (${note === undefined ? who : `${who}, ${note}`})`;
 }
