@@ -1,5 +1,6 @@
 import {
   chmod,
+  cp,
   mkdir,
   mkdtemp,
   readdir,
@@ -32,6 +33,7 @@ import {
   nodeFileSystem,
   openFileStore,
 } from "./index.js";
+import { JOURNAL_BODY, scanJournal } from "./journal-format.js";
 import { logFileName } from "./log-file.js";
 
 // --- fixtures ------------------------------------------------------------------
@@ -118,6 +120,8 @@ function systemError(code: string): Error {
  * test can make the disk full, then free it again.
  */
 interface Faults {
+  /** Which files the write, datasync, truncate and create faults hit. Default: all. */
+  scope?: "logs" | "journal";
   /** Writes fail with this code after writing `writeBudget` more bytes. */
   writeError?: string;
   writeBudget?: number;
@@ -130,9 +134,14 @@ interface Faults {
 }
 
 function faultyFs(faults: Faults): FileStoreFileSystem {
-  const wrap = (handle: FileStoreHandle): FileStoreHandle => ({
+  const hit = (path: string): boolean =>
+    faults.scope === undefined ||
+    (faults.scope === "logs" ? path.includes("/logs/") : path.endsWith("journal.log"));
+  const wrap = (handle: FileStoreHandle, path: string): FileStoreHandle => ({
     async write(buffer, offset, length, position) {
-      if (faults.writeError === undefined) return handle.write(buffer, offset, length, position);
+      if (faults.writeError === undefined || !hit(path)) {
+        return handle.write(buffer, offset, length, position);
+      }
       const budget = faults.writeBudget ?? 0;
       if (budget <= 0) throw systemError(faults.writeError);
       const part = Math.min(budget, length);
@@ -140,11 +149,11 @@ function faultyFs(faults: Faults): FileStoreFileSystem {
       return handle.write(buffer, offset, part, position);
     },
     async datasync() {
-      if (faults.datasyncError) throw systemError(faults.datasyncError);
+      if (faults.datasyncError && hit(path)) throw systemError(faults.datasyncError);
       return handle.datasync();
     },
     async truncate(length) {
-      if (faults.truncateError) throw systemError(faults.truncateError);
+      if (faults.truncateError && hit(path)) throw systemError(faults.truncateError);
       return handle.truncate(length);
     },
     close: () => handle.close(),
@@ -160,8 +169,10 @@ function faultyFs(faults: Faults): FileStoreFileSystem {
       return nodeFileSystem.readFile(path);
     },
     async open(path, flags) {
-      if (flags === "wx" && faults.createError) throw systemError(faults.createError);
-      return wrap(await nodeFileSystem.open(path, flags));
+      if (flags === "wx" && faults.createError && hit(path)) {
+        throw systemError(faults.createError);
+      }
+      return wrap(await nodeFileSystem.open(path, flags), path);
     },
     async unlink(path) {
       if (faults.unlinkError) throw systemError(faults.unlinkError);
@@ -203,6 +214,27 @@ function logPath(sessionId: string): string {
   return join(root, "data", "logs", logFileName(sessionId));
 }
 
+/**
+ * What a process crash leaves: the files as they are now, with no checkpoint or
+ * close to follow. A store opened on the copy sees what a restart would.
+ */
+async function crashCopy(): Promise<string> {
+  const copy = join(root, `crashed-${Math.random().toString(36).slice(2)}`);
+  await cp(join(root, "data"), copy, { recursive: true });
+  return copy;
+}
+
+function openAt(directory: string, options: FileStoreOptions = {}): FileStore {
+  const store = createFileStore({ directory, logger: capture(), ...options });
+  stores.push(store);
+  return store;
+}
+
+function messageIds(stored: StoredSession | undefined): string[] {
+  if (!stored || !("records" in stored)) return [];
+  return stored.records.map((r) => (r.kind === "incoming" ? r.envelope.messageId : r.type));
+}
+
 const isRoot = process.getuid?.() === 0;
 
 // --- tests -------------------------------------------------------------------------
@@ -222,7 +254,8 @@ describe("file store", () => {
 
   it("keeps each session's appends in call order under concurrency", async () => {
     const store = open();
-    await store.ready();
+    // Creates the journal, which would otherwise hold every append below in one batch.
+    await store.append(SESSION_A, incoming(SESSION_A, "warm-up", true));
     const sessions = Array.from({ length: 20 }, (_, i) => `session-${String(i).padStart(20, "0")}`);
     const appends: Promise<void>[] = [];
     for (let n = 0; n < 30; n++) {
@@ -276,14 +309,42 @@ describe("file store", () => {
       }),
     );
     const stats = store.stats();
-    // One record per session per batch: fsyncs cannot be shared across files,
-    // but the batches (and the waits) are.
+    // One record per session per batch, and every batch is one journal fsync.
     expect(stats.appends).toBe(400);
     expect(stats.batches).toBeLessThan(stats.appends / 10);
+    expect(stats.fsyncs).toBe(stats.batches);
     console.info(
       `one-at-a-time sessions: ${stats.appends} records in ${stats.batches} batches, ` +
         `${stats.recordsPerFsync.toFixed(2)} records/fsync`,
     );
+  });
+
+  it("makes 64 sessions appending one record at a time share fsyncs, at least 20 records each", async () => {
+    const store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "warm-up", true));
+    const before = store.stats();
+    const sessions = Array.from({ length: 64 }, (_, i) => `sequential-64-session-${i}-xxxxx`);
+    await Promise.all(
+      sessions.map(async (sessionId) => {
+        for (let n = 0; n < 30; n++) {
+          await store.append(sessionId, incoming(sessionId, `m${n}`, n === 0));
+        }
+      }),
+    );
+    const stats = store.stats();
+    const records = stats.appends - before.appends;
+    const fsyncs = stats.fsyncs - before.fsyncs;
+    expect(records).toBe(64 * 30);
+    expect(records / fsyncs).toBeGreaterThanOrEqual(20);
+    console.info(
+      `64 one-at-a-time sessions: ${records} records, ${fsyncs} fsyncs, ` +
+        `${(records / fsyncs).toFixed(1)} records/fsync, at most ${stats.maxRecordsPerFsync} in one`,
+    );
+    // The checkpoint at close costs one fsync per log, once.
+    await store.close();
+    const closed = store.stats();
+    expect(closed.logSyncs).toBe(65);
+    expect(closed.recordsPerFsync).toBeGreaterThanOrEqual(10);
   });
 
   it("recovers the same records after a restart", async () => {
@@ -307,6 +368,7 @@ describe("file store", () => {
     let store = open();
     await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
     await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    await store.checkpoint();
     const intact = (await stat(logPath(SESSION_A))).size;
     await store.append(SESSION_A, incoming(SESSION_A, "a2"));
     await store.close();
@@ -415,7 +477,7 @@ describe("file store", () => {
     expect((await stat(join(directory, "logs"))).isDirectory()).toBe(true);
     expect(JSON.parse(await readFile(join(directory, "macp-store.json"), "utf8"))).toEqual({
       format: "macp-store-file",
-      version: 1,
+      version: 2,
     });
   });
 
@@ -475,7 +537,9 @@ describe("file store", () => {
       await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
       await store.close();
       await chmod(logPath(SESSION_A), 0o400);
+      await chmod(join(root, "data", "journal.log"), 0o400);
       await chmod(join(root, "data", "logs"), 0o500);
+      await chmod(join(root, "data"), 0o500);
       store = open();
       expect(await collect(store)).toHaveLength(1);
       await expect(store.append(SESSION_B, incoming(SESSION_B, "b0", true))).rejects.toMatchObject({
@@ -492,6 +556,7 @@ describe("file store", () => {
   it("refuses appends but keeps reads on a read-only file system (simulated)", async () => {
     let store = open();
     await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.checkpoint();
     const before = await readFile(logPath(SESSION_A));
     const faults: Faults = { createError: "EROFS", writeError: "EROFS", truncateError: "EROFS" };
     store = await reopen(store, { fileSystem: faultyFs(faults) });
@@ -514,9 +579,10 @@ describe("file store", () => {
     const faults: Faults = {};
     let store = open({ fileSystem: faultyFs(faults) });
     await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.checkpoint();
     const good = (await stat(logPath(SESSION_A))).size;
     faults.writeError = "ENOSPC";
-    faults.writeBudget = 17; // part of the next frame reaches the disk
+    faults.writeBudget = 17; // part of the next batch reaches the journal
     const refused = store.append(SESSION_A, incoming(SESSION_A, "a1"));
     await expect(refused).rejects.toMatchObject({ code: "IO_FAILED" });
     await expect(refused).rejects.toThrow(/ENOSPC/);
@@ -540,63 +606,132 @@ describe("file store", () => {
     );
   });
 
-  it("rolls back a write whose fsync failed, and repairs before the next write if that fails too", async () => {
+  it("erases a batch whose journal fsync failed, even when erasing it fails too", async () => {
     const faults: Faults = {};
     let store = open({ fileSystem: faultyFs(faults) });
     await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
-    const good = (await stat(logPath(SESSION_A))).size;
+    // The fsync fails, and so does the one after zeroing the batch's magic: the
+    // refused batch may still be on disk. The next batch is written in its place.
     faults.datasyncError = "EIO";
     await expect(store.append(SESSION_A, incoming(SESSION_A, "a1"))).rejects.toThrow(/EIO/);
-    // The rollback's own fsync failed too, so the bytes may still be there...
+    await expect(store.append(SESSION_B, incoming(SESSION_B, "b0", true))).rejects.toThrow(/EIO/);
     faults.datasyncError = undefined;
-    faults.truncateError = "EIO";
-    await expect(store.append(SESSION_A, incoming(SESSION_A, "a1"))).rejects.toThrow(/EIO/);
-    faults.truncateError = undefined;
-    // ...and the next successful write cuts them away first.
     await store.append(SESSION_A, incoming(SESSION_A, "a1-retry"));
-    expect((await stat(logPath(SESSION_A))).size).toBeGreaterThan(good);
-    store = await reopen(store);
-    const [loaded] = await collect(store);
     expect(
-      loaded && "records" in loaded
-        ? loaded.records.map((r) => (r.kind === "incoming" ? r.envelope.messageId : ""))
-        : [],
+      messageIds({ sessionId: SESSION_A, records: (await store.read(SESSION_A)) ?? [] }),
     ).toEqual(["a0", "a1-retry"]);
-  });
-
-  it("overwrites a new log whose creation failed and could not be removed", async () => {
-    const faults: Faults = {};
-    let store = open({ fileSystem: faultyFs(faults) });
-    await store.ready();
-    faults.datasyncError = "EIO";
-    faults.unlinkError = "EIO";
-    await expect(store.append(SESSION_A, incoming(SESSION_A, "refused", true))).rejects.toThrow(
-      /EIO/,
-    );
-    // The refused record is complete on disk, but it is not taken for history.
-    expect((await stat(logPath(SESSION_A))).size).toBeGreaterThan(0);
-    expect(await store.read(SESSION_A)).toBeUndefined();
-    faults.datasyncError = undefined;
-    await store.append(SESSION_A, incoming(SESSION_A, "accepted", true));
+    // After a crash (the journal is replayed) and after a clean restart alike.
+    const crashed = openAt(await crashCopy());
+    expect((await collect(crashed)).map(messageIds)).toEqual([["a0", "a1-retry"]]);
     store = await reopen(store);
-    const [loaded] = await collect(store);
-    expect(
-      loaded && "records" in loaded
-        ? loaded.records.map((r) => (r.kind === "incoming" ? r.envelope.messageId : ""))
-        : [],
-    ).toEqual(["accepted"]);
+    expect((await collect(store)).map(messageIds)).toEqual([["a0", "a1-retry"]]);
   });
 
-  it("fails only the session whose disk write failed in a shared batch", async () => {
-    const faults: Faults = {};
-    const store = open({ fileSystem: faultyFs(faults) });
+  it("refuses the whole batch when the journal write fails, and keeps none of it", async () => {
+    const faults: Faults = { scope: "journal" };
+    let store = open({ fileSystem: faultyFs(faults) });
     await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
-    faults.createError = "ENOSPC";
+    faults.writeError = "ENOSPC";
+    faults.writeBudget = 40;
     const results = await Promise.allSettled([
       store.append(SESSION_A, incoming(SESSION_A, "a1")),
       store.append(SESSION_B, incoming(SESSION_B, "b0", true)),
     ]);
-    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected"]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+    expect(store.stats().failedAppends).toBe(2);
+    faults.writeError = undefined;
+    await store.append(SESSION_B, incoming(SESSION_B, "b0-retry", true));
+    const crashed = openAt(await crashCopy());
+    expect((await collect(crashed)).map(messageIds).sort()).toEqual([["a0"], ["b0-retry"]]);
+    store = await reopen(store);
+    expect((await collect(store)).map(messageIds).sort()).toEqual([["a0"], ["b0-retry"]]);
+  });
+
+  it("keeps records in the journal while a checkpoint cannot write their log (disk full)", async () => {
+    const faults: Faults = { scope: "logs" };
+    let store = open({ fileSystem: faultyFs(faults) });
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.checkpoint();
+    const good = await readFile(logPath(SESSION_A));
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    faults.writeError = "ENOSPC";
+    faults.writeBudget = 30; // part of a log write reaches the disk
+    await expect(store.checkpoint()).rejects.toThrow(/ENOSPC/);
+    // The logs are as they were (the half-written one cut back, the new one removed)...
+    expect(await readFile(logPath(SESSION_A))).toEqual(good);
+    await expect(stat(logPath(SESSION_B))).rejects.toMatchObject({ code: "ENOENT" });
+    // ...and the records are still durable, in the journal, and readable.
+    expect(
+      messageIds({ sessionId: SESSION_A, records: (await store.read(SESSION_A)) ?? [] }),
+    ).toEqual(["a0", "a1"]);
+    expect(store.stats().journalRecords).toBe(2);
+    const crashed = openAt(await crashCopy());
+    expect((await collect(crashed)).map(messageIds).sort()).toEqual([["a0", "a1"], ["b0"]]);
+    // Appends go on meanwhile; once there is space, a checkpoint writes it all.
+    await store.append(SESSION_A, incoming(SESSION_A, "a2"));
+    faults.writeError = undefined;
+    await store.checkpoint();
+    expect(store.stats().journalRecords).toBe(0);
+    store = await reopen(store);
+    expect((await collect(store)).map(messageIds).sort()).toEqual([["a0", "a1", "a2"], ["b0"]]);
+  });
+
+  it("cuts a failed log write back, and repairs before the next write if that fails too", async () => {
+    const faults: Faults = { scope: "logs" };
+    let store = open({ fileSystem: faultyFs(faults) });
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.checkpoint();
+    const good = (await stat(logPath(SESSION_A))).size;
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    // The log's fsync fails and so does the truncate that would undo the write.
+    faults.datasyncError = "EIO";
+    faults.truncateError = "EIO";
+    await expect(store.checkpoint()).rejects.toThrow(/EIO/);
+    expect((await stat(logPath(SESSION_A))).size).toBeGreaterThan(good);
+    faults.datasyncError = undefined;
+    await expect(store.checkpoint()).rejects.toThrow(/EIO/);
+    faults.truncateError = undefined;
+    await store.checkpoint();
+    store = await reopen(store);
+    expect((await collect(store)).map(messageIds)).toEqual([["a0", "a1"]]);
+  });
+
+  it("overwrites a new log whose creation failed and could not be removed", async () => {
+    const faults: Faults = { scope: "logs" };
+    let store = open({ fileSystem: faultyFs(faults) });
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    faults.datasyncError = "EIO";
+    faults.unlinkError = "EIO";
+    await expect(store.checkpoint()).rejects.toThrow(/EIO/);
+    // The file is there, but it is not what the store reads: the journal is.
+    expect((await stat(logPath(SESSION_A))).size).toBeGreaterThan(0);
+    expect((await store.read(SESSION_A))?.length).toBe(1);
+    faults.datasyncError = undefined;
+    faults.unlinkError = undefined;
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    store = await reopen(store);
+    expect((await collect(store)).map(messageIds)).toEqual([["a0", "a1"]]);
+  });
+
+  it("refuses only the deleted or quarantined session's appends among concurrent ones", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    await store.delete(SESSION_B);
+    store = await reopen(store);
+    const damaged = "damaged-session-xxxxxxxxxxxxxxxx";
+    await writeFile(logPath(damaged), Buffer.from("MACPSLOG-not-a-header"));
+    const results = await Promise.allSettled([
+      store.append(SESSION_A, incoming(SESSION_A, "a1")),
+      store.append(SESSION_B, incoming(SESSION_B, "b1")),
+      store.append(damaged, incoming(damaged, "d0", true)),
+    ]);
+    expect(results.map((r) => (r.status === "rejected" ? r.reason.code : r.status))).toEqual([
+      "fulfilled",
+      "SESSION_DELETED",
+      "SESSION_QUARANTINED",
+    ]);
   });
 
   it("rejects appends after close, and flushes those made before", async () => {
@@ -681,6 +816,7 @@ describe("file store", () => {
     const ids = ["../../escape", "a/b\\c", "ümlaut-Ωmega", "x".repeat(400), "CaseSensitive"];
     ids.push("casesensitive");
     for (const id of ids) await store.append(id, incoming(id, "m0", true));
+    await store.checkpoint();
     const names = await readdir(join(root, "data", "logs"));
     expect(names).toHaveLength(ids.length);
     for (const name of names) expect(name).toMatch(/^(?:[0-9a-f]+|h-[0-9a-f]{64})\.log$/);
@@ -718,10 +854,11 @@ describe("file store", () => {
     const sessions = Array.from({ length: 20 }, (_, i) => `lru-session-${i}-xxxxxxxxxxxx`);
     for (let n = 0; n < 3; n++) {
       await Promise.all(sessions.map((id) => store.append(id, incoming(id, `m${n}`, n === 0))));
+      await store.checkpoint();
       expect(store.stats().openFiles).toBeLessThanOrEqual(4);
     }
-    // The marker and transient handles aside, never more than the cap at once.
-    expect(mostOpen).toBeLessThanOrEqual(4);
+    // Never more logs than the cap at once; the journal's handle comes on top.
+    expect(mostOpen).toBeLessThanOrEqual(4 + 1);
     for (const id of sessions) expect((await store.read(id))?.length).toBe(3);
     await store.close();
     expect(open).toBe(0);
@@ -756,5 +893,163 @@ describe("file store", () => {
     const store = await openFileStore({ directory, logger: capture() });
     stores.push(store);
     expect(store.directory).toBe(directory);
+  });
+});
+
+describe("journal and checkpoints", () => {
+  it("replays the journal after a crash into the logs, and then starts it over", async () => {
+    const store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    await store.checkpoint();
+    await store.append(SESSION_A, incoming(SESSION_A, "a2"));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    expect(store.stats().journalRecords).toBe(2);
+    const crashed = await crashCopy();
+    const logger = capture();
+    let restarted = openAt(crashed, { logger });
+    await restarted.ready();
+    expect(logger.lines.some((line) => line.includes("replaying the journal"))).toBe(true);
+    // Replay wrote the logs and made them durable: nothing is left to the journal.
+    expect(restarted.stats()).toMatchObject({ journalRecords: 0, checkpoints: 1, logSyncs: 2 });
+    expect((await collect(restarted)).map(messageIds).sort()).toEqual([["a0", "a1", "a2"], ["b0"]]);
+    await restarted.close();
+    const quiet = capture();
+    restarted = openAt(crashed, { logger: quiet });
+    expect((await collect(restarted)).map(messageIds).sort()).toEqual([["a0", "a1", "a2"], ["b0"]]);
+    expect(quiet.lines).toEqual([]);
+  });
+
+  it("replays a journal whose records are already in the logs without copying them twice", async () => {
+    const faults: Faults = { scope: "journal" };
+    const store = open({ fileSystem: faultyFs(faults) });
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    // The checkpoint writes both logs, then cannot start a new journal generation.
+    faults.writeError = "EIO";
+    await expect(store.checkpoint()).rejects.toThrow(/EIO/);
+    expect((await stat(logPath(SESSION_A))).size).toBeGreaterThan(0);
+    // No batch goes to the journal until a generation starts.
+    await expect(store.append(SESSION_A, incoming(SESSION_A, "a2"))).rejects.toThrow(/EIO/);
+    const crashed = openAt(await crashCopy());
+    expect((await collect(crashed)).map(messageIds).sort()).toEqual([["a0", "a1"], ["b0"]]);
+    faults.writeError = undefined;
+    await store.append(SESSION_A, incoming(SESSION_A, "a2"));
+    const again = openAt(await crashCopy());
+    expect((await collect(again)).map(messageIds).sort()).toEqual([["a0", "a1", "a2"], ["b0"]]);
+  });
+
+  it("cuts a torn batch off the end of the journal", async () => {
+    const store = open();
+    for (const id of ["a0", "a1", "a2"]) {
+      await store.append(SESSION_A, incoming(SESSION_A, id, id === "a0"));
+    }
+    const crashed = await crashCopy();
+    const journal = join(crashed, "journal.log");
+    const bytes = await readFile(journal);
+    const scan = scanJournal(bytes);
+    if (scan.status !== "ok") throw new Error(scan.status);
+    bytes.fill(0, scan.end - 5, scan.end); // the last batch never fully reached the disk
+    await writeFile(journal, bytes);
+    const logger = capture();
+    const restarted = openAt(crashed, { logger });
+    expect((await collect(restarted)).map(messageIds)).toEqual([["a0", "a1"]]);
+    expect(logger.lines.filter((line) => line.startsWith("error"))).toEqual([]);
+    await restarted.append(SESSION_A, incoming(SESSION_A, "a2-retry"));
+    expect((await restarted.read(SESSION_A))?.length).toBe(3);
+  });
+
+  it("refuses to start on a journal damaged before batches that were acknowledged", async () => {
+    const store = open();
+    for (const id of ["a0", "a1", "a2"]) {
+      await store.append(SESSION_A, incoming(SESSION_A, id, id === "a0"));
+    }
+    const crashed = await crashCopy();
+    const journal = join(crashed, "journal.log");
+    const bytes = await readFile(journal);
+    flip(bytes, JOURNAL_BODY + 40); // inside the first batch
+    await writeFile(journal, bytes);
+    const restarted = openAt(crashed);
+    await expect(restarted.ready()).rejects.toMatchObject({
+      code: "UNUSABLE_DIRECTORY",
+      message: expect.stringMatching(/journal .* is damaged .* acknowledged/),
+    });
+  });
+
+  it("quarantines a session whose log lost checkpointed records, and keeps its journal records aside", async () => {
+    const store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    await store.checkpoint();
+    const withOne = (await readFile(logPath(SESSION_A))).length;
+    await store.append(SESSION_A, incoming(SESSION_A, "a2"));
+    await store.append(SESSION_B, incoming(SESSION_B, "b1"));
+    const crashed = await crashCopy();
+    const log = join(crashed, "logs", logFileName(SESSION_A));
+    const full = await readFile(log);
+    // Cut a1 away: a0 stays valid, but the journal continues the log after a1.
+    const a0Only = await (async () => {
+      const probe = openAt(join(root, "probe"));
+      await probe.append(SESSION_A, incoming(SESSION_A, "a0", true));
+      await probe.close();
+      return (await readFile(join(root, "probe", "logs", logFileName(SESSION_A)))).length;
+    })();
+    expect(a0Only).toBeLessThan(withOne);
+    await writeFile(log, full.subarray(0, a0Only));
+    const logger = capture();
+    const restarted = openAt(crashed, { logger });
+    const loaded = await collect(restarted);
+    const a = loaded.find((stored) => stored.sessionId === SESSION_A);
+    expect(a && "error" in a ? a.error : "").toMatch(/acknowledged records are missing/);
+    expect(messageIds(loaded.find((stored) => stored.sessionId === SESSION_B))).toEqual([
+      "b0",
+      "b1",
+    ]);
+    expect(await readFile(log)).toEqual(full.subarray(0, a0Only));
+    const aside = await readdir(join(crashed, "quarantine"));
+    expect(aside).toEqual([`${logFileName(SESSION_A)}.from-${withOne}`]);
+    expect(logger.lines.some((line) => line.includes("kept the journal's records"))).toBe(true);
+    await expect(restarted.append(SESSION_A, incoming(SESSION_A, "a3"))).rejects.toMatchObject({
+      code: "SESSION_QUARANTINED",
+    });
+  });
+
+  it("checkpoints by itself whenever the journal fills", async () => {
+    let store = open({ journalBytes: 4096 });
+    for (let n = 0; n < 100; n++) {
+      await store.append(SESSION_A, incoming(SESSION_A, `a${n}`, n === 0));
+    }
+    const stats = store.stats();
+    expect(stats.checkpoints).toBeGreaterThanOrEqual(3);
+    expect(stats.journalRecords).toBeLessThan(100);
+    expect((await stat(logPath(SESSION_A))).size).toBeGreaterThan(0);
+    const crashed = openAt(await crashCopy());
+    expect((await collect(crashed)).map((s) => messageIds(s).length)).toEqual([100]);
+    store = await reopen(store);
+    expect((await collect(store)).map((s) => messageIds(s).length)).toEqual([100]);
+  });
+
+  it("reads a version 1 store and upgrades it when it creates the journal", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.close();
+    // What version 1 left: the marker, the logs, no journal.
+    const marker = join(root, "data", "macp-store.json");
+    await writeFile(marker, '{"format":"macp-store-file","version":1}\n');
+    await rm(join(root, "data", "journal.log"));
+    store = open();
+    expect((await collect(store)).map(messageIds)).toEqual([["a0"]]);
+    expect(JSON.parse(await readFile(marker, "utf8")).version).toBe(1);
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    expect(JSON.parse(await readFile(marker, "utf8")).version).toBe(2);
+    store = await reopen(store);
+    expect((await collect(store)).map(messageIds)).toEqual([["a0", "a1"]]);
+  });
+
+  it("validates the journal size", () => {
+    expect(() => createFileStore({ journalBytes: 100 })).toThrow(RangeError);
+    expect(() => createFileStore({ journalBytes: 1.5e6 + 0.5 })).toThrow(RangeError);
   });
 });

@@ -1,6 +1,5 @@
 import { dirname, join, resolve } from "node:path";
 import {
-  decodeLogRecord,
   encodeLogRecord,
   type LogRecord,
   type RuntimeLogger,
@@ -13,8 +12,19 @@ import {
   type FileStoreFileSystem,
   type FileStoreHandle,
   nodeFileSystem,
+  writeFully,
 } from "./file-system.js";
-import { encodeFrame, MAX_FRAME_PAYLOAD, scanFrames } from "./frame.js";
+import { encodeFrame, FRAME_OVERHEAD, MAX_FRAME_PAYLOAD, scanFrames } from "./frame.js";
+import { JournalFile } from "./journal-file.js";
+import {
+  batchFrameSize,
+  encodeBatch,
+  JOURNAL_BODY,
+  type JournalEntry,
+  type JournalGeneration,
+  type JournalRecord,
+  scanJournal,
+} from "./journal-format.js";
 import {
   decodeHeader,
   encodeHeader,
@@ -24,6 +34,18 @@ import {
   logFileName,
   sessionIdFromFileName,
 } from "./log-file.js";
+import {
+  appendFrame,
+  clearFrames,
+  decodeAll,
+  decodeOrThrow,
+  framesOf,
+  logBase,
+  newSessionLog,
+  pendingPayloads,
+  prefixProblem,
+  type SessionLog,
+} from "./session-log.js";
 
 /** Options of {@link createFileStore}. Every field is optional. */
 export interface FileStoreOptions {
@@ -37,13 +59,14 @@ export interface FileStoreOptions {
   readonly directory?: string;
   /**
    * Receives the lines an operator must see: torn tails cut off, quarantined
-   * sessions, failed writes and their rollback. Default: warnings and errors to
-   * stderr, info dropped.
+   * sessions, journal replays, failed writes and checkpoints. Default: warnings and
+   * errors to stderr, info dropped.
    */
   readonly logger?: RuntimeLogger;
   /**
-   * Log files kept open at once; the least recently used is closed beyond it, so
-   * any number of sessions fits within the process's descriptor limit. Default 512.
+   * Session log files kept open at once; the least recently used is closed beyond
+   * it, so any number of sessions fits within the process's descriptor limit. The
+   * journal's one handle comes on top. Default 512.
    */
   readonly maxOpenFiles?: number;
   /**
@@ -53,6 +76,16 @@ export interface FileStoreOptions {
    * sessions that ended longer ago. Must be a non-negative integer.
    */
   readonly deleteTerminalAfterMs?: number;
+  /**
+   * Size of the write-ahead journal in bytes, allocated (written with zeros) when
+   * the journal is created. Once a generation of the journal fills it, a checkpoint
+   * writes the records to their session logs, fsyncs them and starts the journal
+   * over; appends wait meanwhile. Larger means rarer, longer checkpoints, more to
+   * replay after a crash, and up to this much record data held in memory. A batch
+   * larger than the space left is still written (the file grows). Default 8 MiB;
+   * an integer of at least 4096, else a `RangeError`.
+   */
+  readonly journalBytes?: number;
   /** The file-system calls. Default {@link nodeFileSystem}; tests inject failures here. */
   readonly fileSystem?: FileStoreFileSystem;
 }
@@ -63,19 +96,32 @@ export interface FileStoreStats {
   readonly appends: number;
   /** Records refused (I/O failure, deleted or quarantined session, closed store). */
   readonly failedAppends: number;
-  /** Group commits run. */
+  /** Group commits: batches written to the journal and fsynced. */
   readonly batches: number;
-  /** fdatasync calls on session logs; each covers every record its batch wrote to that file. */
+  /**
+   * Every fdatasync spent on records: `journalSyncs + logSyncs` plus one per new
+   * journal generation.
+   */
   readonly fsyncs: number;
-  /** fsync calls on directories (new logs, removed logs). */
+  /** fdatasync calls on the journal, one per batch. */
+  readonly journalSyncs: number;
+  /** fdatasync calls on session logs, one per log written by a checkpoint. */
+  readonly logSyncs: number;
+  /** fsync calls on directories (new logs, removed logs, the journal). */
   readonly directorySyncs: number;
+  /** Checkpoints that wrote something. */
+  readonly checkpoints: number;
   /** Bytes written to session logs, headers included. */
   readonly bytesWritten: number;
-  /** `appends / fsyncs`: how well group commit shares fsyncs (0 before the first). */
+  /** Bytes of batches written to the journal. */
+  readonly journalBytesWritten: number;
+  /** `appends / fsyncs`: records made durable per fsync, checkpoints included (0 before the first). */
   readonly recordsPerFsync: number;
-  /** The most records one fsync made durable. */
+  /** The most records one journal fsync made durable. */
   readonly maxRecordsPerFsync: number;
-  /** Log files open now. */
+  /** Records durable in the journal and not yet written to their session logs. */
+  readonly journalRecords: number;
+  /** Session log files open now. */
   readonly openFiles: number;
   /** Sessions deleted (tombstoned). */
   readonly deletes: number;
@@ -87,11 +133,17 @@ export interface FileStore extends SessionStore {
   readonly directory: string;
   /** The retention the store was configured with (see {@link FileStoreOptions.deleteTerminalAfterMs}). */
   readonly deleteTerminalAfterMs: number;
-  /** Resolves once the directory is checked and the tombstone list is loaded; rejects if unusable. */
+  /**
+   * Resolves once the directory is checked, the tombstone list is loaded and the
+   * journal is replayed into the session logs; rejects if the directory is unusable.
+   */
   ready(): Promise<void>;
-  /** Resolves once the record is fsynced. Appends of one session are kept in call order. */
+  /**
+   * Resolves once the record is durable: its batch is written to the journal and
+   * fsynced. Appends of one session are kept in call order.
+   */
   append(sessionId: string, record: LogRecord): Promise<void>;
-  /** The session's durable records, read from disk; `undefined` if it has none or was deleted. */
+  /** The session's durable records; `undefined` if it has none or was deleted. */
   read(sessionId: string): Promise<readonly LogRecord[] | undefined>;
   /**
    * Every session, for recovery, in file-name order: the records of each log, or an
@@ -112,17 +164,39 @@ export interface FileStore extends SessionStore {
   tombstones(): Promise<readonly string[]>;
   /** Resolves once every append made before the call is durable (or has failed). */
   flush(): Promise<void>;
+  /**
+   * Writes every record appended before the call to its session log, fsyncs the
+   * logs and their directory, and starts the journal over. Runs by itself when the
+   * journal fills, and from {@link close}. Rejects (keeping the journal) if a log
+   * cannot be written.
+   */
+  checkpoint(): Promise<void>;
   stats(): FileStoreStats;
-  /** Flushes pending appends and closes every file; later calls reject with `CLOSED`. */
+  /** Flushes pending appends, checkpoints and closes every file; later calls reject with `CLOSED`. */
   close(): Promise<void>;
 }
 
 const MARKER = "macp-store.json";
 const MARKER_TMP = "macp-store.json.tmp";
-const MARKER_CONTENT = { format: "macp-store-file", version: 1 } as const;
+// Version 2 added the journal; a version 1 store (no journal) is read and upgraded
+// when its journal is created, so that an older build refuses it from then on.
+const MARKER_CONTENT = { format: "macp-store-file", version: 2 } as const;
+const READABLE_VERSIONS: readonly unknown[] = [1, 2];
 const LOGS_DIR = "logs";
 const TOMBSTONES = "tombstones.log";
+const JOURNAL = "journal.log";
+const QUARANTINE_DIR = "quarantine";
 const DEFAULT_MAX_OPEN_FILES = 512;
+const DEFAULT_JOURNAL_BYTES = 8 * 1024 * 1024;
+const MIN_JOURNAL_BYTES = 4096;
+/** Most journal bytes one batch takes (a single larger record still goes alone). */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+/** Session logs written at once by a checkpoint; the libuv pool has 4 threads by default. */
+const CHECKPOINT_PARALLELISM = 8;
+/** Log files read ahead by loadAll. */
+const READ_AHEAD = 32;
+/** With checkpoints failing, the journal grows to this many times its size before appends are refused. */
+const JOURNAL_GROWTH_LIMIT = 4;
 
 // Two stores writing one directory would interleave frames; within a process
 // that is cheap to prevent. Across processes it is the operator's job (as with
@@ -141,9 +215,11 @@ const stderrLogger: RuntimeLogger = {
 
 /**
  * Creates a durable store of session logs in a directory: one append-only,
- * checksummed log file per session, group-committed fsyncs, crash recovery.
- * Returns at once; the directory is checked in the background and any problem
- * surfaces from {@link FileStore.ready} and every operation (see {@link openFileStore}).
+ * checksummed log file per session, a write-ahead journal whose group commits
+ * make concurrent appends of all sessions durable with one fsync, checkpoints,
+ * crash recovery. Returns at once; the directory is checked in the background and
+ * any problem surfaces from {@link FileStore.ready} and every operation (see
+ * {@link openFileStore}).
  */
 export function createFileStore(options: FileStoreOptions = {}): FileStore {
   return new FileSessionStore(options);
@@ -156,32 +232,24 @@ export async function openFileStore(options: FileStoreOptions = {}): Promise<Fil
   return store;
 }
 
-/** What the store knows about one session's log file. */
-interface SessionLog {
-  readonly sessionId: string;
-  readonly path: string;
-  /**
-   * unknown: not looked at yet; absent: no file; present: valid up to `end`;
-   * stale: a file whose creation was refused and could not be removed, holding
-   * nothing acknowledged (rewritten from byte 0 by the next write);
-   * quarantined: damaged, never written again by this store.
-   */
-  state: "unknown" | "absent" | "present" | "stale" | "quarantined";
-  /** Offset just past the last durable record. */
-  end: number;
-  /** Bytes past `end` may be on disk (a failed write): truncate before writing again. */
-  repairPending: boolean;
-  reason: string;
-  handle: FileStoreHandle | undefined;
-  /** Being written by the running batch: its handle must not be closed. */
-  busy: boolean;
-}
-
-interface PendingAppend {
-  readonly frame: Uint8Array;
+interface PendingAppend extends JournalEntry {
+  readonly log: SessionLog;
+  offset: number;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
+  /** {@link FileStore.flush} calls waiting for this append to settle. */
+  waiters: (() => void)[] | undefined;
 }
+
+/** A group commit in flight. */
+interface Batch {
+  readonly seq: number;
+  readonly position: number;
+  readonly length: number;
+  readonly items: readonly PendingAppend[];
+}
+
+type FileRead = { readonly bytes: Uint8Array } | { readonly error: unknown };
 
 type Inspection =
   | { readonly kind: "missing" }
@@ -197,25 +265,62 @@ type Inspection =
       readonly torn: { readonly reason: string; readonly bytes: number } | undefined;
     };
 
+/** Batch buffers kept for reuse. */
+const SPARE_BUFFERS = 2;
+const BATCH_BUFFER_BYTES = 64 * 1024;
+
 class FileSessionStore implements FileStore {
   readonly directory: string;
   readonly deleteTerminalAfterMs: number;
   private readonly logsDirectory: string;
+  private readonly journalPath: string;
   private readonly fs: FileStoreFileSystem;
   private readonly logger: RuntimeLogger;
   private readonly maxOpenFiles: number;
+  private readonly journalBytes: number;
   private readonly initialised: Promise<void>;
   private initDone = false;
   private closed = false;
   private closing: Promise<void> | undefined;
+  private markerVersion: unknown = MARKER_CONTENT.version;
 
   private readonly sessions = new Map<string, SessionLog>();
   /** Sessions with an open handle, least recently used first. */
   private readonly openLogs = new Map<string, SessionLog>();
   private openingHandles = 0;
   private readonly closingHandles = new Set<Promise<void>>();
-  private queue = new Map<SessionLog, PendingAppend[]>();
-  private committing: Promise<void> | undefined;
+  /** Appends waiting for initialisation or for their log to be looked at (see flush). */
+  private readonly waiting = new Set<Promise<void>>();
+  private readonly spareBuffers: Buffer[] = [];
+
+  // The journal and the commit pipeline.
+  private journal: JournalFile | undefined;
+  /** The generation found at start-up, until the journal is opened for writing. */
+  private foundGeneration: JournalGeneration | undefined;
+  private writePosition = JOURNAL_BODY;
+  private nextSeq = 0;
+  /** The highest batch acknowledged; every batch records it (see journal-format.ts). */
+  private acked = -1;
+  private queue: PendingAppend[] = [];
+  private inFlight: Batch | undefined;
+  /** A batch whose write or fsync failed, to be erased before the next one. */
+  private refused: Batch | undefined;
+  private tickScheduled = false;
+  /** A rollback, checkpoint or journal opening is running: no batch starts meanwhile. */
+  private exclusive: Promise<void> | undefined;
+  private checkpointWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private checkpointRetryAt = 0;
+  /** Starting a new generation failed: no batch goes to the journal until one starts. */
+  private generationPending = false;
+  /** Logs with records that only the journal holds. */
+  private readonly dirty = new Set<SessionLog>();
+  private pendingRecords = 0;
+  private directorySyncPending = false;
+  /** Journal records of sessions quarantined at start-up, saved aside before the journal starts over. */
+  private readonly quarantinedRecords = new Map<
+    SessionLog,
+    { readonly offset: number; readonly payloads: readonly Uint8Array[] }
+  >();
 
   private readonly deleted = new Set<string>();
   private tombstoneEnd = 0;
@@ -225,9 +330,13 @@ class FileSessionStore implements FileStore {
     appends: 0,
     failedAppends: 0,
     batches: 0,
-    fsyncs: 0,
+    journalSyncs: 0,
+    logSyncs: 0,
+    generationSyncs: 0,
     directorySyncs: 0,
+    checkpoints: 0,
     bytesWritten: 0,
+    journalBytesWritten: 0,
     maxRecordsPerFsync: 0,
     deletes: 0,
   };
@@ -243,10 +352,18 @@ class FileSessionStore implements FileStore {
         `deleteTerminalAfterMs must be a non-negative integer, got ${retention}`,
       );
     }
+    const journalBytes = options.journalBytes ?? DEFAULT_JOURNAL_BYTES;
+    if (!Number.isSafeInteger(journalBytes) || journalBytes < MIN_JOURNAL_BYTES) {
+      throw new RangeError(
+        `journalBytes must be an integer of at least ${MIN_JOURNAL_BYTES}, got ${journalBytes}`,
+      );
+    }
     this.directory = resolve(options.directory ?? ".macp-data");
     this.logsDirectory = join(this.directory, LOGS_DIR);
+    this.journalPath = join(this.directory, JOURNAL);
     this.deleteTerminalAfterMs = retention;
     this.maxOpenFiles = maxOpenFiles;
+    this.journalBytes = journalBytes;
     this.fs = options.fileSystem ?? nodeFileSystem;
     this.logger = options.logger ?? stderrLogger;
     if (openDirectories.has(this.directory)) {
@@ -312,6 +429,11 @@ class FileSessionStore implements FileStore {
       await this.initialiseFresh(entries);
     }
     await this.loadTombstones();
+    if (entries.includes(`${JOURNAL}.tmp`)) {
+      // A journal whose creation never finished: nothing was ever written to it.
+      await this.removeFile(`${this.journalPath}.tmp`, "an unfinished journal");
+    }
+    await this.recoverJournal();
   }
 
   private async listDirectory(path: string): Promise<string[]> {
@@ -334,11 +456,12 @@ class FileSessionStore implements FileStore {
     if (marker?.format !== MARKER_CONTENT.format) {
       throw unusable(`${path} does not describe a macp-store-file directory`);
     }
-    if (marker.version !== MARKER_CONTENT.version) {
+    if (!READABLE_VERSIONS.includes(marker.version)) {
       throw unusable(
-        `${this.directory} holds store format version ${String(marker.version)}; this build reads version ${MARKER_CONTENT.version}`,
+        `${this.directory} holds store format version ${String(marker.version)}; this build reads versions ${READABLE_VERSIONS.join(" and ")}`,
       );
     }
+    this.markerVersion = marker.version;
   }
 
   // A directory without the marker becomes a store only if it is empty (or holds
@@ -360,24 +483,31 @@ class FileSessionStore implements FileStore {
     if (entries.includes(LOGS_DIR) && (await this.listDirectory(this.logsDirectory)).length > 0) {
       throw unusable(`${root} has session logs but no ${MARKER}; refusing to guess its format`);
     }
-    const tmp = join(root, MARKER_TMP);
     try {
       await this.fs.mkdir(this.logsDirectory);
-      await this.fs.unlink(tmp).catch((error: unknown) => {
-        if (errorCode(error) !== "ENOENT") throw error;
-      });
-      const handle = await this.fs.open(tmp, "wx");
-      try {
-        await writeFully(handle, Buffer.from(`${JSON.stringify(MARKER_CONTENT)}\n`), 0);
-        await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-      await this.fs.rename(tmp, join(root, MARKER));
-      await this.fs.syncDirectory(root);
+      await this.writeMarker();
     } catch (error) {
       throw unusable(`cannot initialise data directory ${root}: ${describe(error)}`, error);
     }
+  }
+
+  private async writeMarker(): Promise<void> {
+    const root = this.directory;
+    const tmp = join(root, MARKER_TMP);
+    await this.fs.unlink(tmp).catch((error: unknown) => {
+      if (errorCode(error) !== "ENOENT") throw error;
+    });
+    const handle = await this.fs.open(tmp, "wx");
+    try {
+      await writeFully(handle, Buffer.from(`${JSON.stringify(MARKER_CONTENT)}\n`), 0);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await this.fs.rename(tmp, join(root, MARKER));
+    await this.fs.syncDirectory(root);
+    this.counters.directorySyncs++;
+    this.markerVersion = MARKER_CONTENT.version;
   }
 
   private async loadTombstones(): Promise<void> {
@@ -425,6 +555,149 @@ class FileSessionStore implements FileStore {
     }
   }
 
+  // --- journal replay ---------------------------------------------------------
+
+  /**
+   * Puts the journal's live records back into their session logs: each record
+   * names the byte offset of its frame in its log, so the log is kept up to the
+   * journal's first record of the session and rewritten from there. Replaying a
+   * journal twice writes the same bytes twice. Then a checkpoint makes the logs
+   * durable and starts the journal over; if it cannot (a read-only directory), the
+   * records stay in the journal and in memory, and reads still see them.
+   */
+  private async recoverJournal(): Promise<void> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.fs.readFile(this.journalPath);
+    } catch (error) {
+      if (errorCode(error) === "ENOENT") return;
+      throw unusable(`cannot read the journal ${this.journalPath}: ${describe(error)}`, error);
+    }
+    const scan = scanJournal(bytes);
+    if (scan.status === "bad") {
+      throw unusable(
+        `the journal ${this.journalPath} is damaged (${scan.reason}); it may hold acknowledged records. Restore it, or remove it to start without them.`,
+      );
+    }
+    if (scan.status === "corrupt") {
+      throw unusable(
+        `the journal ${this.journalPath} is damaged (${scan.reason}); acknowledged records would be lost. Restore it, or remove it to start without them.`,
+      );
+    }
+    this.foundGeneration = scan.generation;
+    this.writePosition = scan.end;
+    this.nextSeq = scan.nextSeq;
+    this.acked = scan.nextSeq - 1;
+    if (scan.records.length === 0) return;
+    const bySession = new Map<string, JournalRecord[]>();
+    for (const record of scan.records) {
+      const records = bySession.get(record.sessionId);
+      if (records) records.push(record);
+      else bySession.set(record.sessionId, [record]);
+    }
+    this.logger.warn("replaying the journal into the session logs", {
+      batches: scan.batches,
+      records: scan.records.length,
+      sessions: bySession.size,
+    });
+    await forEachConcurrently([...bySession], CHECKPOINT_PARALLELISM, ([sessionId, records]) =>
+      this.replaySession(sessionId, records),
+    );
+    try {
+      await this.checkpointNow();
+    } catch (error) {
+      this.logger.warn("the replayed records stay in the journal until a checkpoint succeeds", {
+        error: describe(error),
+      });
+    }
+  }
+
+  private async replaySession(sessionId: string, records: readonly JournalRecord[]): Promise<void> {
+    if (this.deleted.has(sessionId)) return;
+    const log = this.sessionLog(sessionId);
+    const first = (records[0] as JournalRecord).offset;
+    let tail = first;
+    for (const record of records) {
+      if (record.offset !== tail) {
+        this.quarantineReplay(
+          log,
+          records,
+          `the journal's records of the session are not contiguous (byte ${record.offset}, expected ${tail})`,
+        );
+        return;
+      }
+      tail += FRAME_OVERHEAD + record.payload.length;
+    }
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await this.fs.readFile(log.path);
+    } catch (error) {
+      if (errorCode(error) !== "ENOENT") {
+        this.quarantineReplay(log, records, `cannot read ${log.path}: ${describe(error)}`);
+        return;
+      }
+    }
+    if (first === log.headerLength) {
+      // The journal holds the whole log: whatever the file holds is rewritten.
+      log.state = bytes === undefined ? "absent" : "stale";
+      log.end = 0;
+    } else {
+      const problem = prefixProblem(bytes, sessionId, first);
+      if (problem !== undefined) {
+        this.quarantineReplay(log, records, problem);
+        return;
+      }
+      log.state = "present";
+      log.end = first;
+      log.repairPending = bytes?.length !== first;
+    }
+    log.frames = framesOf(records.map((record) => record.payload));
+    log.framesUsed = log.frames.length;
+    log.framesCommitted = log.frames.length;
+    log.pendingRecords = records.length;
+    this.pendingRecords += records.length;
+    this.dirty.add(log);
+  }
+
+  // The log is left exactly as found; the journal's records of the session are
+  // saved aside by the next checkpoint, before the journal starts over.
+  private quarantineReplay(
+    log: SessionLog,
+    records: readonly JournalRecord[],
+    reason: string,
+  ): void {
+    this.quarantine(log, reason);
+    this.quarantinedRecords.set(log, {
+      offset: (records[0] as JournalRecord).offset,
+      payloads: records.map((record) => record.payload),
+    });
+  }
+
+  private async saveQuarantined(): Promise<void> {
+    const directory = join(this.directory, QUARANTINE_DIR);
+    await this.fs.mkdir(directory);
+    await this.fs.syncDirectory(this.directory);
+    for (const [log, { offset, payloads }] of this.quarantinedRecords) {
+      const path = join(directory, `${log.fileName}.from-${offset}`);
+      await this.fs.unlink(path).catch((error: unknown) => {
+        if (errorCode(error) !== "ENOENT") throw error;
+      });
+      const handle = await this.fs.open(path, "wx");
+      try {
+        await writeFully(handle, framesOf(payloads), 0);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await this.fs.syncDirectory(directory);
+      this.quarantinedRecords.delete(log);
+      this.logger.error(
+        `kept the journal's records of quarantined session ${log.sessionId} in ${path}`,
+        { sessionId: log.sessionId, records: payloads.length, belongsAtOffset: offset },
+      );
+    }
+  }
+
   // --- appends and group commit ---------------------------------------------
 
   append(sessionId: string, record: LogRecord): Promise<void> {
@@ -432,9 +705,9 @@ class FileSessionStore implements FileStore {
       this.counters.failedAppends++;
       return Promise.reject(closedError());
     }
-    let frame: Uint8Array;
+    let payload: Uint8Array;
     try {
-      const payload = encodeLogRecord(record);
+      payload = encodeLogRecord(record);
       if (payload.length > MAX_FRAME_PAYLOAD) {
         throw new FileStoreError(
           "RECORD_TOO_LARGE",
@@ -442,110 +715,422 @@ class FileSessionStore implements FileStore {
           { sessionId },
         );
       }
-      frame = encodeFrame(payload);
     } catch (error) {
       this.counters.failedAppends++;
       return Promise.reject(error);
     }
+    if (this.initDone) return this.enqueue(sessionId, payload);
     // Before initialisation completes every append waits on the same promise,
     // and `then` callbacks run in registration order, so call order is kept.
-    if (this.initDone) return this.enqueue(sessionId, frame);
-    return this.initialised.then(() => this.enqueue(sessionId, frame));
+    return this.track(this.initialised.then(() => this.enqueue(sessionId, payload)));
+  }
+
+  private track(appended: Promise<void>): Promise<void> {
+    this.waiting.add(appended);
+    const settle = (): void => {
+      this.waiting.delete(appended);
+    };
+    appended.then(settle, settle);
+    return appended;
   }
 
   // No closed check here: an append made before close() is flushed by it, even
   // when it had to wait for initialisation first.
-  private enqueue(sessionId: string, frame: Uint8Array): Promise<void> {
-    if (this.deleted.has(sessionId)) {
-      this.counters.failedAppends++;
-      return Promise.reject(
-        new FileStoreError(
-          "SESSION_DELETED",
-          `session ${sessionId} was deleted; its id cannot be used again`,
-          { sessionId },
-        ),
+  private enqueue(sessionId: string, payload: Uint8Array): Promise<void> {
+    if (this.deleted.has(sessionId)) return this.refuse(deletedError(sessionId));
+    const log = this.sessionLog(sessionId);
+    if (log.state === "unknown" || log.gate) return this.track(this.enqueueAfterGate(log, payload));
+    return this.enqueueKnown(log, payload);
+  }
+
+  // The first append of a session the store has not looked at yet reads its log
+  // (to know where the next record goes). Its later appends queue behind it, in
+  // call order, until that is done.
+  private enqueueAfterGate(log: SessionLog, payload: Uint8Array): Promise<void> {
+    const previous = log.gate ?? this.resolveState(log);
+    let result: Promise<void> = Promise.resolve();
+    const gate = previous.then(
+      () => {
+        result = this.enqueueKnown(log, payload);
+      },
+      (error: unknown) => {
+        result = this.refuse(error);
+      },
+    );
+    log.gate = gate;
+    void gate.then(() => {
+      if (log.gate === gate) log.gate = undefined;
+    });
+    return gate.then(() => result);
+  }
+
+  private enqueueKnown(log: SessionLog, payload: Uint8Array): Promise<void> {
+    if (this.deleted.has(log.sessionId)) return this.refuse(deletedError(log.sessionId));
+    if (log.state === "quarantined") return this.refuse(quarantinedError(log));
+    if (log.state === "unknown") {
+      return this.refuse(
+        new FileStoreError("IO_FAILED", `could not read the log of session ${log.sessionId}`, {
+          sessionId: log.sessionId,
+        }),
       );
     }
-    const log = this.sessionLog(sessionId);
-    if (log.state === "quarantined") {
-      this.counters.failedAppends++;
-      return Promise.reject(quarantinedError(log));
-    }
     return new Promise<void>((resolvePromise, rejectPromise) => {
-      const pending = this.queue.get(log);
-      const entry = { frame, resolve: resolvePromise, reject: rejectPromise };
-      if (pending) pending.push(entry);
-      else this.queue.set(log, [entry]);
-      this.committing ??= this.commitLoop();
+      this.queue.push({
+        log,
+        idBytes: log.idBytes,
+        offset: 0,
+        payload,
+        resolve: resolvePromise,
+        reject: rejectPromise,
+        waiters: undefined,
+      });
+      this.pump(false);
     });
   }
 
-  // One batch at a time: whatever is queued while a batch is on disk forms the
-  // next one, so under load each fsync carries many records and an idle store
-  // adds no delay beyond one turn of the event loop.
-  private async commitLoop(): Promise<void> {
-    await new Promise<void>((next) => setImmediate(next));
-    while (this.queue.size > 0) {
-      const batch = this.queue;
-      this.queue = new Map();
-      try {
-        await this.commitBatch(batch);
-      } catch (error) {
-        // commitBatch settles every append itself; this guards the loop against
-        // a bug there leaving callers waiting forever.
-        for (const [log, items] of batch) this.failAppends(log, items, error);
-      }
+  private refuse(error: unknown): Promise<never> {
+    this.counters.failedAppends++;
+    return Promise.reject(error);
+  }
+
+  /**
+   * Decides what the journal does next; called whenever something changes. One
+   * thing at a time: a batch on its way to disk, or an exclusive job (opening the
+   * journal, erasing a refused batch, a checkpoint). Queued records go at the next
+   * turn of the event loop, so that every append made in this turn joins them
+   * (including those of the sessions the last batch just acknowledged); records
+   * queued while a batch is on disk form the next batch.
+   *
+   * One batch in flight, not several overlapping: on the disks measured, two
+   * concurrent fdatasyncs of one file take about as long as two in a row, so
+   * overlap only halves the records each fsync carries (see the storage guide).
+   */
+  private pump(tick: boolean): void {
+    if (this.exclusive || this.inFlight) return;
+    if (this.refused) {
+      this.runExclusive(() => this.rollback());
+    } else if (this.checkpointDue()) {
+      this.runExclusive(() => this.runCheckpoint());
+    } else if (this.queue.length === 0) {
+      return;
+    } else if (!this.journal || this.generationPending) {
+      this.runExclusive(() => this.prepareJournal());
+    } else if (tick) {
+      this.startBatch();
+    } else {
+      this.scheduleTick();
     }
-    this.committing = undefined;
   }
 
-  private async commitBatch(batch: Map<SessionLog, PendingAppend[]>): Promise<void> {
-    this.counters.batches++;
-    const written: [SessionLog, PendingAppend[]][] = [];
-    const created: [SessionLog, PendingAppend[]][] = [];
-    await forEachConcurrently([...batch], this.maxOpenFiles, async ([log, items]) => {
-      log.busy = true;
-      try {
-        const isNew = await this.writeAndSync(log, items);
-        (isNew ? created : written).push([log, items]);
-      } catch (error) {
-        this.failAppends(log, items, error);
-      } finally {
-        log.busy = false;
-      }
+  private scheduleTick(): void {
+    if (this.tickScheduled) return;
+    this.tickScheduled = true;
+    setImmediate(() => {
+      this.tickScheduled = false;
+      this.pump(true);
     });
-    if (created.length > 0) {
+  }
+
+  private runExclusive(job: () => Promise<void>): void {
+    this.exclusive = job()
+      .catch((error: unknown) => {
+        // Every job settles what it owns; this guards against a bug leaving
+        // callers waiting forever.
+        this.logger.error("file store internal error", { error: describe(error) });
+        this.failAppends(this.queue.splice(0), error);
+      })
+      .finally(() => {
+        this.exclusive = undefined;
+        this.pump(true);
+      });
+  }
+
+  private checkpointDue(): boolean {
+    if (this.checkpointWaiters.length > 0) return true;
+    if (this.writePosition < this.journalBytes) return false;
+    if (this.writePosition >= this.checkpointRetryAt) return true;
+    // Checkpoints keep failing: at the growth limit, each new append tries again.
+    return this.writePosition >= JOURNAL_GROWTH_LIMIT * this.journalBytes && this.queue.length > 0;
+  }
+
+  private async prepareJournal(): Promise<void> {
+    try {
+      if (!this.journal) {
+        if (this.foundGeneration) {
+          this.journal = await JournalFile.open(this.fs, this.journalPath, this.foundGeneration);
+        } else {
+          if (this.markerVersion !== MARKER_CONTENT.version) await this.writeMarker();
+          this.journal = await JournalFile.create(
+            this.fs,
+            this.journalPath,
+            this.nextSeq,
+            this.journalBytes,
+          );
+          this.counters.directorySyncs++;
+          this.foundGeneration = this.journal.generation;
+          this.writePosition = JOURNAL_BODY;
+        }
+      }
+      if (this.generationPending) await this.startGeneration(this.journal);
+    } catch (error) {
+      this.failAppends(this.queue.splice(0), error);
+    }
+  }
+
+  private startBatch(): void {
+    const journal = this.journal as JournalFile;
+    let count = 0;
+    let entryBytes = 0;
+    for (const item of this.queue) {
+      const size = 4 + item.idBytes.length + 12 + item.payload.length;
+      if (count > 0 && entryBytes + size > MAX_BATCH_BYTES) break;
+      entryBytes += size;
+      count++;
+    }
+    const items = count === this.queue.length ? this.queue : this.queue.slice(0, count);
+    this.queue = count === this.queue.length ? [] : this.queue.slice(count);
+    const seq = this.nextSeq;
+    const pooled = this.takeBuffer(batchFrameSize(entryBytes));
+    let frame: Buffer;
+    try {
+      for (const item of items) {
+        const log = item.log;
+        item.offset = logBase(log) + log.framesUsed;
+        appendFrame(log, item.payload);
+      }
+      frame = encodeBatch(journal.generation, seq, this.acked, items, entryBytes, pooled);
+    } catch (error) {
+      this.giveBack(pooled);
+      for (const item of items) item.log.framesUsed = item.log.framesCommitted;
+      this.failAppends(items, error);
+      return;
+    }
+    this.nextSeq++;
+    const position = this.writePosition;
+    this.writePosition += frame.length;
+    const batch: Batch = { seq, position, length: frame.length, items };
+    this.inFlight = batch;
+    journal
+      .write(frame, position)
+      .finally(() => this.giveBack(pooled))
+      .then(() => journal.sync())
+      .then(
+        () => this.settle(batch, undefined),
+        (error: unknown) => this.settle(batch, error ?? new Error("journal write failed")),
+      );
+  }
+
+  // Batch buffers are reused once their write has returned: a fresh buffer per
+  // batch is most of what a batch costs the allocator.
+  private takeBuffer(size: number): Buffer | undefined {
+    if (size > BATCH_BUFFER_BYTES) return undefined;
+    return this.spareBuffers.pop() ?? Buffer.allocUnsafeSlow(BATCH_BUFFER_BYTES);
+  }
+
+  private giveBack(buffer: Buffer | undefined): void {
+    if (buffer && this.spareBuffers.length < SPARE_BUFFERS) this.spareBuffers.push(buffer);
+  }
+
+  private settle(batch: Batch, error: unknown): void {
+    this.inFlight = undefined;
+    if (error === undefined) {
+      this.commit(batch);
+    } else {
+      this.refused = batch;
+      this.failAppends(batch.items, error);
+    }
+    this.pump(false);
+  }
+
+  private commit(batch: Batch): void {
+    for (const item of batch.items) {
+      const log = item.log;
+      log.framesCommitted = item.offset + FRAME_OVERHEAD + item.payload.length - logBase(log);
+      log.pendingRecords++;
+      this.dirty.add(log);
+    }
+    const count = batch.items.length;
+    this.pendingRecords += count;
+    this.acked = batch.seq;
+    this.counters.appends += count;
+    this.counters.batches++;
+    this.counters.journalSyncs++;
+    this.counters.journalBytesWritten += batch.length;
+    if (count > this.counters.maxRecordsPerFsync) this.counters.maxRecordsPerFsync = count;
+    for (const item of batch.items) {
+      item.resolve();
+      if (item.waiters) for (const waiter of item.waiters) waiter();
+    }
+  }
+
+  private failAppends(items: readonly PendingAppend[], cause: unknown): void {
+    if (items.length === 0) return;
+    this.counters.failedAppends += items.length;
+    const error =
+      cause instanceof FileStoreError
+        ? cause
+        : new FileStoreError(
+            "IO_FAILED",
+            `could not make ${items.length} record(s) durable: ${describe(cause)}`,
+            { cause },
+          );
+    if (!(cause instanceof FileStoreError)) {
+      this.logger.error("append failed; the records were not kept", {
+        records: items.length,
+        sessions: new Set(items.map((item) => item.log.sessionId)).size,
+        error: describe(cause),
+      });
+    }
+    for (const item of items) {
+      item.reject(error);
+      if (item.waiters) for (const waiter of item.waiters) waiter();
+    }
+  }
+
+  // The refused batch may be complete on disk: its magic is zeroed so that it
+  // ends the journal, and the next batch is written in its place. If even that
+  // fails, the next batch still overwrites it, and only a crash before then could
+  // bring it back (see the storage guide).
+  private async rollback(): Promise<void> {
+    const refused = this.refused as Batch;
+    this.refused = undefined;
+    try {
+      await this.journal?.invalidate(refused.position);
+    } catch (error) {
+      this.logger.error("could not erase a refused batch from the journal", {
+        offset: refused.position,
+        error: describe(error),
+      });
+    }
+    this.writePosition = refused.position;
+    this.nextSeq = refused.seq;
+    for (const item of refused.items) item.log.framesUsed = item.log.framesCommitted;
+  }
+
+  // --- checkpoints -------------------------------------------------------------
+
+  private requestCheckpoint(): Promise<void> {
+    return new Promise<void>((resolvePromise, rejectPromise) => {
+      this.checkpointWaiters.push({ resolve: resolvePromise, reject: rejectPromise });
+      this.pump(false);
+    });
+  }
+
+  private async runCheckpoint(): Promise<void> {
+    const waiters = this.checkpointWaiters.splice(0);
+    try {
+      await this.checkpointNow();
+      for (const waiter of waiters) waiter.resolve();
+    } catch (error) {
+      this.checkpointRetryAt = this.writePosition + Math.ceil(this.journalBytes / 8);
+      this.logger.error("checkpoint failed; the journal keeps the records until one succeeds", {
+        error: describe(error),
+        journalInUse: this.writePosition,
+      });
+      if (this.writePosition >= JOURNAL_GROWTH_LIMIT * this.journalBytes) {
+        this.failAppends(
+          this.queue.splice(0),
+          new FileStoreError(
+            "IO_FAILED",
+            `the journal is full and checkpoints fail: ${describe(error)}`,
+            { cause: error },
+          ),
+        );
+      }
+      for (const waiter of waiters) waiter.reject(error);
+    }
+  }
+
+  /**
+   * Writes every log's journal-only records to it and fsyncs it, fsyncs `logs/`
+   * if a log was created, then starts a new journal generation. Runs with no batch
+   * in flight. A log that fails keeps its records (they stay in the journal) and
+   * the journal is not started over.
+   */
+  private async checkpointNow(): Promise<void> {
+    let failure: unknown;
+    let wrote = false;
+    await forEachConcurrently(
+      [...this.dirty],
+      Math.min(this.maxOpenFiles, CHECKPOINT_PARALLELISM),
+      async (log) => {
+        if (this.deleted.has(log.sessionId) || log.state === "quarantined") {
+          this.dropPending(log);
+          return;
+        }
+        log.busy = true;
+        try {
+          if (await this.writeLog(log)) this.directorySyncPending = true;
+          wrote = true;
+          if (log.framesCommitted === 0) this.dirty.delete(log);
+        } catch (error) {
+          failure ??= error;
+          this.logger.error("checkpoint could not write a session log", {
+            sessionId: log.sessionId,
+            error: describe(error),
+          });
+        } finally {
+          log.busy = false;
+        }
+      },
+    );
+    if (this.directorySyncPending) {
       try {
         await this.fs.syncDirectory(this.logsDirectory);
         this.counters.directorySyncs++;
-        written.push(...created);
+        this.directorySyncPending = false;
       } catch (error) {
-        // The records are on disk but their file might not survive a power cut:
-        // refuse them and take the files away again.
-        for (const [log, items] of created) {
-          await this.rollbackNewFile(log);
-          this.failAppends(log, items, error);
-        }
+        failure ??= error;
       }
     }
-    for (const [, items] of written) {
-      this.counters.appends += items.length;
-      for (const item of items) item.resolve();
+    if (failure === undefined && this.quarantinedRecords.size > 0) {
+      try {
+        await this.saveQuarantined();
+      } catch (error) {
+        failure = error;
+      }
     }
+    if (failure !== undefined) throw failure;
+    if (this.writePosition > JOURNAL_BODY || this.generationPending) {
+      this.journal ??= await JournalFile.open(
+        this.fs,
+        this.journalPath,
+        this.foundGeneration as JournalGeneration,
+      );
+      await this.startGeneration(this.journal);
+      wrote = true;
+    }
+    this.checkpointRetryAt = 0;
+    if (wrote) this.counters.checkpoints++;
   }
 
-  /** Writes the session's queued records in one write and fsyncs; true if it created the file. */
-  private async writeAndSync(log: SessionLog, items: readonly PendingAppend[]): Promise<boolean> {
-    await this.resolveState(log);
+  // If the new slot's write or fsync fails, it may or may not be on disk, so no
+  // batch may be written until a later attempt succeeds: written under the old
+  // generation they would be invisible after a restart that found the new one.
+  private async startGeneration(journal: JournalFile): Promise<void> {
+    this.generationPending = true;
+    await journal.startGeneration(this.nextSeq);
+    this.generationPending = false;
+    this.writePosition = JOURNAL_BODY;
+    this.counters.generationSyncs++;
+  }
+
+  /** Writes a log's journal-only records in one write and fsyncs; true if it created the file. */
+  private async writeLog(log: SessionLog): Promise<boolean> {
+    const committed = log.framesCommitted;
+    if (committed === 0) return false;
+    const records = log.pendingRecords;
     const isNew = log.state === "absent" || log.state === "stale";
-    const parts = items.map((item) => item.frame);
-    if (isNew) parts.unshift(encodeHeader(FileKind.session, log.sessionId));
-    const bytes = concat(parts);
+    const frames = log.frames.subarray(0, committed);
+    const bytes = isNew ? concat([encodeHeader(FileKind.session, log.sessionId), frames]) : frames;
     let handle: FileStoreHandle;
     if (log.state === "absent") {
       handle = await this.openHandle(log, "wx");
     } else if (log.state === "stale") {
-      handle = await this.handleFor(log);
+      handle = await this.handleFor(log).catch((error: unknown) => {
+        if (errorCode(error) !== "ENOENT") throw error;
+        return this.openHandle(log, "wx");
+      });
       await handle.truncate(0);
     } else {
       handle = await this.handleFor(log);
@@ -563,37 +1148,26 @@ class FileSessionStore implements FileStore {
       else await this.rollbackWrite(log, handle, start);
       throw error;
     }
-    this.counters.fsyncs++;
+    this.counters.logSyncs++;
     this.counters.bytesWritten += bytes.length;
-    this.counters.maxRecordsPerFsync = Math.max(this.counters.maxRecordsPerFsync, items.length);
     log.state = "present";
     log.end = start + bytes.length;
+    // A checkpoint runs with no batch in flight, so every frame was written.
+    if (log.framesUsed !== committed) throw new Error("a checkpoint ran with a batch in flight");
+    clearFrames(log);
+    this.pendingRecords -= records;
     return isNew;
   }
 
-  private failAppends(log: SessionLog, items: readonly PendingAppend[], cause: unknown): void {
-    this.counters.failedAppends += items.length;
-    const error =
-      cause instanceof FileStoreError
-        ? cause
-        : new FileStoreError(
-            "IO_FAILED",
-            `could not make ${items.length} record(s) of session ${log.sessionId} durable: ${describe(cause)}`,
-            { cause, sessionId: log.sessionId },
-          );
-    if (!(cause instanceof FileStoreError)) {
-      this.logger.error("append failed; the records were not kept", {
-        sessionId: log.sessionId,
-        records: items.length,
-        error: describe(cause),
-      });
-    }
-    for (const item of items) item.reject(error);
+  private dropPending(log: SessionLog): void {
+    this.pendingRecords -= log.pendingRecords;
+    clearFrames(log);
+    this.dirty.delete(log);
   }
 
-  // A refused record must not reappear at the next start: cut the file back to
-  // the last durable record and make that durable. If even that fails, the
-  // handle is dropped and the next write truncates before it writes.
+  // A failed write must leave the log as it was: cut the file back to its last
+  // good record and make that durable. If even that fails, the handle is dropped
+  // and the next write truncates before it writes.
   private async rollbackWrite(
     log: SessionLog,
     handle: FileStoreHandle,
@@ -614,8 +1188,8 @@ class FileSessionStore implements FileStore {
     }
   }
 
-  // The refused records may be complete on disk, so the file must not be taken
-  // for a log later: removed, or else remembered as stale and overwritten.
+  // A log whose creation failed is removed, or else remembered as stale and
+  // overwritten from byte 0; its records are still in the journal.
   private async rollbackNewFile(log: SessionLog): Promise<void> {
     await this.dropHandle(log);
     log.end = 0;
@@ -640,16 +1214,18 @@ class FileSessionStore implements FileStore {
   private async resolveState(log: SessionLog): Promise<void> {
     if (log.state === "quarantined") throw quarantinedError(log);
     if (log.state !== "unknown") return;
-    const found = await this.inspect(log.path, logFileName(log.sessionId), { repair: true });
+    const found = await this.inspect(log.path, log.fileName, { repair: true });
+    // loadAll may have looked at it meanwhile; what it found is the same file.
+    if (log.state !== "unknown") return;
     switch (found.kind) {
       case "missing":
-        log.state = "absent";
+        this.setKnown(log, "absent", 0);
         return;
-      case "empty":
-        log.state = (await this.removeFile(log.path, "a log with no complete record"))
-          ? "absent"
-          : "stale";
+      case "empty": {
+        const gone = await this.removeFile(log.path, "a log with no complete record");
+        this.setKnown(log, gone ? "absent" : "stale", 0);
         return;
+      }
       case "corrupt":
         this.quarantine(log, found.reason);
         throw quarantinedError(log);
@@ -658,11 +1234,15 @@ class FileSessionStore implements FileStore {
           this.quarantine(log, `file belongs to session ${found.sessionId}`);
           throw quarantinedError(log);
         }
-        log.state = "present";
-        log.end = found.end;
+        this.setKnown(log, "present", found.end);
         log.repairPending = found.torn !== undefined;
         return;
     }
+  }
+
+  private setKnown(log: SessionLog, state: "absent" | "present" | "stale", end: number): void {
+    log.state = state;
+    log.end = end;
   }
 
   private quarantine(log: SessionLog, reason: string): void {
@@ -677,16 +1257,7 @@ class FileSessionStore implements FileStore {
   private sessionLog(sessionId: string): SessionLog {
     let log = this.sessions.get(sessionId);
     if (!log) {
-      log = {
-        sessionId,
-        path: join(this.logsDirectory, logFileName(sessionId)),
-        state: "unknown",
-        end: 0,
-        repairPending: false,
-        reason: "",
-        handle: undefined,
-        busy: false,
-      };
+      log = newSessionLog(sessionId, this.logsDirectory);
       this.sessions.set(sessionId, log);
     }
     return log;
@@ -704,9 +1275,9 @@ class FileSessionStore implements FileStore {
   }
 
   // The cap counts handles open, being opened and being closed, and victims are
-  // chosen synchronously, so concurrent openers of one batch cannot overshoot it.
-  // A batch runs at most `maxOpenFiles` sessions at once, so unless every handle
-  // is in use there is one to close.
+  // chosen synchronously, so concurrent openers of one checkpoint cannot overshoot
+  // it. A checkpoint writes at most `maxOpenFiles` logs at once, so unless every
+  // handle is in use there is one to close.
   private async openHandle(log: SessionLog, flags: "r+" | "wx"): Promise<FileStoreHandle> {
     this.openingHandles++;
     try {
@@ -752,33 +1323,32 @@ class FileSessionStore implements FileStore {
     if (this.deleted.has(sessionId)) return undefined;
     const log = this.sessions.get(sessionId);
     if (log?.state === "quarantined") throw quarantinedError(log);
-    if (log?.state === "absent" || log?.state === "stale") return undefined;
+    // Taken together, before reading: a checkpoint may move records from the
+    // journal into the file meanwhile, and the file is read only up to `end`.
+    const pending = log ? pendingPayloads(log) : [];
+    if (log?.state === "absent" || log?.state === "stale") {
+      return pending.length > 0 ? decodeOrThrow(sessionId, pending) : undefined;
+    }
     const found = await this.inspect(
       log?.path ?? join(this.logsDirectory, logFileName(sessionId)),
-      logFileName(sessionId),
+      log?.fileName ?? logFileName(sessionId),
       { repair: false, limit: log?.state === "present" ? log.end : undefined },
     );
     switch (found.kind) {
       case "missing":
       case "empty":
-        return undefined;
+        return pending.length > 0 ? decodeOrThrow(sessionId, pending) : undefined;
       case "corrupt":
         throw new FileStoreError(
           "SESSION_QUARANTINED",
           `log of session ${sessionId} is damaged: ${found.reason}`,
           { sessionId },
         );
-      case "ok": {
-        const decoded = decodeAll(found.payloads);
-        if (typeof decoded === "string") {
-          throw new FileStoreError(
-            "SESSION_QUARANTINED",
-            `log of session ${sessionId} is damaged: ${decoded}`,
-            { sessionId },
-          );
-        }
-        return decoded;
-      }
+      case "ok":
+        return decodeOrThrow(
+          sessionId,
+          pending.length > 0 ? [...found.payloads, ...pending] : found.payloads,
+        );
     }
   }
 
@@ -790,42 +1360,80 @@ class FileSessionStore implements FileStore {
     await this.usable();
     await this.flush();
     const names = (await this.listDirectory(this.logsDirectory)).sort();
-    // Logs this store has written already end where its last fsync ended;
-    // anything after that is a failed write, never part of the history.
-    const written = new Map<string, number>();
+    // Logs this store already knows are read up to where it wrote them, plus the
+    // records only the journal holds; anything after `end` is a failed write.
+    const known = new Map<string, SessionLog>();
     for (const log of this.sessions.values()) {
-      if (log.state === "present" || log.state === "stale") {
-        written.set(logFileName(log.sessionId), log.end);
-      }
+      if (log.state !== "unknown") known.set(log.fileName, log);
     }
-    let removed = false;
+    const files: string[] = [];
     for (const name of names) {
-      if (!isLogFileName(name)) {
-        this.logger.warn(`ignoring unexpected file ${name} in ${this.logsDirectory}`);
+      if (isLogFileName(name)) files.push(name);
+      else this.logger.warn(`ignoring unexpected file ${name} in ${this.logsDirectory}`);
+    }
+    // Reading ahead keeps the disk busy while records are decoded.
+    const reads: (Promise<FileRead> | undefined)[] = [];
+    const readAhead = (index: number): void => {
+      const until = Math.min(files.length, index + READ_AHEAD);
+      while (reads.length < until) {
+        reads.push(this.readBytes(join(this.logsDirectory, files[reads.length] as string)));
+      }
+    };
+    let removed = false;
+    for (let index = 0; index < files.length; index++) {
+      readAhead(index);
+      const name = files[index] as string;
+      const path = join(this.logsDirectory, name);
+      let read = await (reads[index] as Promise<FileRead>);
+      reads[index] = undefined;
+      const log = known.get(name);
+      if (log) {
+        known.delete(name);
+        if (log.state === "quarantined") {
+          yield { sessionId: log.sessionId, error: log.reason };
+          continue;
+        }
+        // What the file holds and what only the journal holds, taken together.
+        const end = log.end;
+        const pending = pendingPayloads(log);
+        if (log.state === "absent" || log.state === "stale") {
+          if (pending.length > 0) {
+            yield this.storedFrom(log, [], pending);
+            continue;
+          }
+          const gone = await this.removeFile(path, "a log with no complete record");
+          removed ||= gone;
+          log.state = gone ? "absent" : "stale";
+          continue;
+        }
+        // Read ahead before a checkpoint moved records from memory into the file.
+        if ("bytes" in read && read.bytes.length < end) read = await this.readBytes(path);
+        const found = await this.inspectBytes(path, name, read, { repair: false, limit: end });
+        const stored = this.storedFromInspection(log, found, pending);
+        if (stored) yield stored;
         continue;
       }
-      const path = join(this.logsDirectory, name);
-      const limit = written.get(name);
-      const found = await this.inspect(path, name, { repair: limit === undefined, limit });
+      const found = await this.inspectBytes(path, name, read, { repair: true });
       switch (found.kind) {
         case "missing":
           continue;
         case "empty": {
-          // Nothing in it was ever acknowledged (the first write carries the
-          // header and the SessionStart together), so the id was never taken.
+          // Nothing in it was ever acknowledged (a new log is written with the
+          // header and its first records together), so the id was never taken.
           const gone = await this.removeFile(
             path,
             "a log with no complete record (crash during creation)",
           );
           removed ||= gone;
           if (found.sessionId !== undefined) {
-            this.sessionLog(found.sessionId).state = gone ? "absent" : "stale";
+            const emptyLog = this.sessionLog(found.sessionId);
+            if (emptyLog.state === "unknown") this.setKnown(emptyLog, gone ? "absent" : "stale", 0);
           }
           continue;
         }
         case "corrupt": {
-          const log = this.sessionLog(found.sessionId);
-          if (log.state !== "quarantined") this.quarantine(log, found.reason);
+          const corruptLog = this.sessionLog(found.sessionId);
+          if (corruptLog.state !== "quarantined") this.quarantine(corruptLog, found.reason);
           yield { sessionId: found.sessionId, error: found.reason };
           continue;
         }
@@ -836,50 +1444,109 @@ class FileSessionStore implements FileStore {
             removed = true;
             continue;
           }
-          const log = this.sessionLog(found.sessionId);
+          const okLog = this.sessionLog(found.sessionId);
           const decoded = decodeAll(found.payloads);
           if (typeof decoded === "string") {
-            this.quarantine(log, decoded);
+            this.quarantine(okLog, decoded);
             yield { sessionId: found.sessionId, error: decoded };
             continue;
           }
-          if (log.state === "unknown") {
-            log.state = "present";
-            log.end = found.end;
-            log.repairPending = found.torn !== undefined;
+          if (okLog.state === "unknown") {
+            this.setKnown(okLog, "present", found.end);
+            okLog.repairPending = found.torn !== undefined;
           }
           yield { sessionId: found.sessionId, records: decoded };
         }
       }
     }
     if (removed) await this.syncDirectoryQuietly(this.logsDirectory);
+    // Sessions created since the last checkpoint exist only in the journal.
+    for (const log of known.values()) {
+      if (log.pendingRecords > 0 && !this.deleted.has(log.sessionId)) {
+        yield this.storedFrom(log, [], pendingPayloads(log));
+      }
+    }
     // A deleted session comes back as a log with no records: the runtime then
     // rebuilds nothing for it but keeps its id reserved (IDEM-8).
     for (const sessionId of this.deleted) yield { sessionId, records: [] };
   }
 
-  /**
-   * Reads and checks one log file. With `repair`, a torn tail is cut off on disk
-   * (the records before it stay); `limit` reads only the durable prefix of a log
-   * this store is writing.
-   */
+  private storedFromInspection(
+    log: SessionLog,
+    found: Inspection,
+    pending: readonly Uint8Array[],
+  ): StoredSession | undefined {
+    switch (found.kind) {
+      case "missing":
+      case "empty":
+        return pending.length > 0 ? this.storedFrom(log, [], pending) : undefined;
+      case "corrupt":
+        this.quarantine(log, found.reason);
+        return { sessionId: log.sessionId, error: found.reason };
+      case "ok": {
+        const decoded = decodeAll(found.payloads);
+        if (typeof decoded === "string") {
+          this.quarantine(log, decoded);
+          return { sessionId: log.sessionId, error: decoded };
+        }
+        return this.storedFrom(log, decoded, pending);
+      }
+    }
+  }
+
+  private storedFrom(
+    log: SessionLog,
+    records: LogRecord[],
+    pending: readonly Uint8Array[],
+  ): StoredSession {
+    const decoded = decodeAll(pending);
+    if (typeof decoded === "string") return { sessionId: log.sessionId, error: decoded };
+    return {
+      sessionId: log.sessionId,
+      records: records.length > 0 ? [...records, ...decoded] : decoded,
+    };
+  }
+
+  private async readBytes(path: string): Promise<FileRead> {
+    try {
+      const bytes = await this.fs.readFile(path);
+      // A plain Uint8Array over the same memory: records decode from it without
+      // copies, and their byte fields are not Buffers.
+      return { bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+    } catch (error) {
+      return { error };
+    }
+  }
+
   private async inspect(
     path: string,
     fileName: string,
     options: { readonly repair: boolean; readonly limit?: number | undefined },
   ): Promise<Inspection> {
+    return this.inspectBytes(path, fileName, await this.readBytes(path), options);
+  }
+
+  /**
+   * Checks one log file's bytes. With `repair`, a torn tail is cut off on disk
+   * (the records before it stay); `limit` reads only the prefix of a log this
+   * store has written.
+   */
+  private async inspectBytes(
+    path: string,
+    fileName: string,
+    read: FileRead,
+    options: { readonly repair: boolean; readonly limit?: number | undefined },
+  ): Promise<Inspection> {
     const nameId = sessionIdFromFileName(fileName);
-    let bytes: Uint8Array;
-    try {
-      bytes = await this.fs.readFile(path);
-    } catch (error) {
-      if (errorCode(error) === "ENOENT") return { kind: "missing" };
+    if ("error" in read) {
+      if (errorCode(read.error) === "ENOENT") return { kind: "missing" };
       return {
         kind: "corrupt",
         sessionId: nameId ?? fileName,
-        reason: `cannot read ${path}: ${describe(error)}`,
+        reason: `cannot read ${path}: ${describe(read.error)}`,
       };
     }
+    let bytes = read.bytes;
     if (options.limit !== undefined) bytes = bytes.subarray(0, options.limit);
     const header = decodeHeader(bytes);
     if (header.status === "incomplete") {
@@ -943,9 +1610,11 @@ class FileSessionStore implements FileStore {
   async delete(sessionId: string): Promise<void> {
     await this.usable();
     if (this.deleted.has(sessionId)) return;
-    // From here on appends for the id are refused; the ones already queued land first.
+    // From here on appends for the id are refused, and checkpoints skip its log;
+    // the appends already queued land first, and a checkpoint writing it finishes.
     this.deleted.add(sessionId);
     await this.flush();
+    await this.exclusive;
     const recorded = this.tombstoneChain.then(() => this.writeTombstone(sessionId));
     this.tombstoneChain = recorded.catch(() => {});
     try {
@@ -960,9 +1629,12 @@ class FileSessionStore implements FileStore {
     }
     this.counters.deletes++;
     const log = this.sessionLog(sessionId);
+    this.dropPending(log);
+    this.quarantinedRecords.delete(log);
     await this.dropHandle(log);
     this.sessions.delete(sessionId);
-    // The tombstone is durable, so a crash from here on is finished by the next loadAll.
+    // The tombstone is durable, so a crash from here on is finished by the next
+    // loadAll, and the journal's records of the session are skipped by replay.
     try {
       await this.fs.unlink(log.path);
       await this.fs.syncDirectory(this.logsDirectory);
@@ -1013,15 +1685,35 @@ class FileSessionStore implements FileStore {
 
   // --- lifecycle ---------------------------------------------------------------
 
+  // Queued and in-flight appends settle in queue order, so waiting for the last
+  // one waits for them all; those still waiting to be queued are tracked apart.
   async flush(): Promise<void> {
-    while (this.committing) await this.committing;
+    if (this.waiting.size > 0) await Promise.allSettled([...this.waiting]);
+    const last = this.queue.at(-1) ?? this.inFlight?.items.at(-1);
+    if (last) {
+      await new Promise<void>((done) => {
+        last.waiters ??= [];
+        last.waiters.push(done);
+      });
+    }
+  }
+
+  async checkpoint(): Promise<void> {
+    await this.usable();
+    await this.flush();
+    await this.requestCheckpoint();
   }
 
   stats(): FileStoreStats {
-    const { appends, fsyncs } = this.counters;
+    const { journalSyncs, logSyncs, generationSyncs, ...rest } = this.counters;
+    const fsyncs = journalSyncs + logSyncs + generationSyncs;
     return {
-      ...this.counters,
-      recordsPerFsync: fsyncs === 0 ? 0 : appends / fsyncs,
+      ...rest,
+      fsyncs,
+      journalSyncs,
+      logSyncs,
+      recordsPerFsync: fsyncs === 0 ? 0 : rest.appends / fsyncs,
+      journalRecords: this.pendingRecords,
       openFiles: this.openLogs.size,
     };
   }
@@ -1039,9 +1731,18 @@ class FileSessionStore implements FileStore {
       return;
     }
     await this.flush();
+    try {
+      await this.requestCheckpoint();
+    } catch (error) {
+      this.logger.warn("the final checkpoint failed; the journal keeps the records", {
+        error: describe(error),
+      });
+    }
     await this.tombstoneChain;
     for (const log of this.openLogs.values()) void this.dropHandle(log);
     await Promise.all([...this.closingHandles]);
+    await this.journal?.close().catch(() => {});
+    this.journal = undefined;
     openDirectories.delete(this.directory);
   }
 
@@ -1085,21 +1786,6 @@ class FileSessionStore implements FileStore {
   }
 }
 
-async function writeFully(
-  handle: FileStoreHandle,
-  bytes: Uint8Array,
-  position: number,
-): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
-    if (bytesWritten <= 0) {
-      throw Object.assign(new Error("write made no progress"), { code: "EIO" });
-    }
-    done += bytesWritten;
-  }
-}
-
 async function forEachConcurrently<T>(
   items: readonly T[],
   limit: number,
@@ -1120,19 +1806,6 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return Buffer.concat(parts);
 }
 
-function decodeAll(payloads: readonly Uint8Array[]): LogRecord[] | string {
-  const records: LogRecord[] = [];
-  for (const [index, payload] of payloads.entries()) {
-    // A copy: decoded byte fields are views of their input, and a view of the
-    // file buffer would keep the whole file alive (and be a Buffer, not a plain
-    // Uint8Array) for as long as the session lives.
-    const decoded = decodeLogRecord(new Uint8Array(payload));
-    if (decoded.isErr()) return `record ${index + 1} does not decode: ${decoded.error}`;
-    records.push(decoded.value);
-  }
-  return records;
-}
-
 function isPrefixOf(bytes: Uint8Array, sessionId: string): boolean {
   const expected = encodeHeader(FileKind.session, sessionId);
   if (bytes.length > expected.length) return false;
@@ -1151,6 +1824,14 @@ function unusable(message: string, cause?: unknown): FileStoreError {
 
 function closedError(): FileStoreError {
   return new FileStoreError("CLOSED", "the file store is closed");
+}
+
+function deletedError(sessionId: string): FileStoreError {
+  return new FileStoreError(
+    "SESSION_DELETED",
+    `session ${sessionId} was deleted; its id cannot be used again`,
+    { sessionId },
+  );
 }
 
 function quarantinedError(log: SessionLog): FileStoreError {

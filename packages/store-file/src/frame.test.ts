@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { encodeFrame, FRAME_OVERHEAD, scanFrames } from "./frame.js";
+import { encodeFrame, FRAME_OVERHEAD, scanFrames, writeFrame } from "./frame.js";
 
 const payloads = fc.array(fc.uint8Array({ minLength: 1, maxLength: 64 }), {
   minLength: 1,
@@ -10,6 +10,20 @@ const payloads = fc.array(fc.uint8Array({ minLength: 1, maxLength: 64 }), {
 function log(items: readonly Uint8Array[]): Uint8Array {
   return Buffer.concat(items.map(encodeFrame));
 }
+
+describe("writeFrame", () => {
+  it("frames exactly as encodeFrame does, in place", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.nat(16), (payload, at) => {
+        const target = new Uint8Array(at + FRAME_OVERHEAD + payload.length + 3);
+        expect(writeFrame(target, at, payload)).toBe(at + FRAME_OVERHEAD + payload.length);
+        expect([...target.subarray(at, at + FRAME_OVERHEAD + payload.length)]).toEqual([
+          ...encodeFrame(payload),
+        ]);
+      }),
+    );
+  });
+});
 
 describe("scanFrames", () => {
   it("reads back every frame of an intact log", () => {

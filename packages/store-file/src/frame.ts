@@ -14,20 +14,49 @@ export const FRAME_OVERHEAD = 8;
  */
 export const MAX_FRAME_PAYLOAD = 64 * 1024 * 1024;
 
-function frameChecksum(lengthField: Uint8Array, payload: Uint8Array): number {
-  return crc32(payload, crc32(lengthField));
+// CRC-32 (the zlib one) of the 4 little-endian bytes of a length, in JS: a call
+// into zlib costs more than these four table lookups.
+const CRC_TABLE = new Int32Array(256);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  CRC_TABLE[n] = c;
+}
+
+function lengthChecksum(length: number): number {
+  let c = -1;
+  for (let shift = 0; shift < 32; shift += 8) {
+    c = (CRC_TABLE[(c ^ (length >>> shift)) & 0xff] as number) ^ (c >>> 8);
+  }
+  return (c ^ -1) >>> 0;
+}
+
+/**
+ * Frames `payload` into `target` at `at` (which must have room for
+ * {@link FRAME_OVERHEAD} + its length); returns the offset after it.
+ */
+export function writeFrame(target: Uint8Array, at: number, payload: Uint8Array): number {
+  if (payload.length === 0 || payload.length > MAX_FRAME_PAYLOAD) {
+    throw new RangeError(`record of ${payload.length} bytes cannot be framed`);
+  }
+  const length = payload.length;
+  const checksum = crc32(payload, lengthChecksum(length));
+  target[at] = length;
+  target[at + 1] = length >>> 8;
+  target[at + 2] = length >>> 16;
+  target[at + 3] = length >>> 24;
+  target[at + 4] = checksum;
+  target[at + 5] = checksum >>> 8;
+  target[at + 6] = checksum >>> 16;
+  target[at + 7] = checksum >>> 24;
+  target.set(payload, at + FRAME_OVERHEAD);
+  return at + FRAME_OVERHEAD + length;
 }
 
 /** Frames one payload. */
 export function encodeFrame(payload: Uint8Array): Uint8Array {
-  if (payload.length === 0 || payload.length > MAX_FRAME_PAYLOAD) {
-    throw new RangeError(`record of ${payload.length} bytes cannot be framed`);
-  }
   const out = new Uint8Array(FRAME_OVERHEAD + payload.length);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, payload.length, true);
-  view.setUint32(4, frameChecksum(out.subarray(0, 4), payload), true);
-  out.set(payload, FRAME_OVERHEAD);
+  writeFrame(out, 0, payload);
   return out;
 }
 
@@ -76,7 +105,7 @@ function checkFrame(bytes: Uint8Array, view: DataView, at: number): FrameCheck {
     };
   }
   const payload = bytes.subarray(at + FRAME_OVERHEAD, next);
-  if (view.getUint32(at + 4, true) !== frameChecksum(bytes.subarray(at, at + 4), payload)) {
+  if (view.getUint32(at + 4, true) !== crc32(payload, lengthChecksum(length))) {
     return { ok: false, reason: "checksum mismatch" };
   }
   return { ok: true, next, payload };

@@ -4,7 +4,7 @@ import { crc32 } from "node:zlib";
 // Every file the store writes starts with this header (little-endian):
 //   8  magic "MACPSLOG"
 //   1  format version (1)
-//   1  file kind (1 = session log, 2 = tombstone list)
+//   1  file kind (1 = session log, 2 = tombstone list, 3 = journal)
 //   2  reserved, zero
 //   4  owner length n (UTF-8 bytes; the session id for a session log, 0 otherwise)
 //   n  owner
@@ -13,7 +13,7 @@ import { crc32 } from "node:zlib";
 // locator: recovery takes the id from the header and checks the name agrees.
 
 export const FORMAT_VERSION = 1;
-export const FileKind = { session: 1, tombstones: 2 } as const;
+export const FileKind = { session: 1, tombstones: 2, journal: 3 } as const;
 export type FileKind = (typeof FileKind)[keyof typeof FileKind];
 
 const MAGIC = new TextEncoder().encode("MACPSLOG");

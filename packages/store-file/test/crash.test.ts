@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,7 +16,9 @@ import { canonical } from "./fixtures/canonical.mjs";
 // envelopes from several concurrent client loops and is SIGKILLed at random
 // points. After every kill the log must hold every acknowledged message exactly
 // once, retries of unacknowledged messages must never add a second copy, and a
-// restarted runtime must rebuild exactly the state the log replays to.
+// restarted runtime must rebuild exactly the state the log replays to. Kills land
+// while records are only in the journal, during checkpoints, and during the
+// journal replay of a runtime that is starting.
 
 const packageDir = fileURLToPath(new URL("..", import.meta.url));
 const repoRoot = resolve(packageDir, "../..");
@@ -26,6 +28,7 @@ const CYCLES = 24;
 const LOOPS = 8;
 const TIME_BUDGET_MS = 45_000;
 const LIMITS = { sessionStartsPerMinute: 1_000_000, messagesPerMinute: 1_000_000 };
+const SMALL_JOURNAL = 8192;
 const quiet: RuntimeLogger = { info() {}, warn() {}, error() {} };
 
 interface Reply {
@@ -67,8 +70,16 @@ class Child {
     });
   }
 
-  static async start(directory: string): Promise<{ child: Child; ready: Ready }> {
-    const process = fork(childScript, [directory], {
+  /** How long the last start took to be ready, so that kills during start-up can aim at recovery. */
+  static lastStartMs = 300;
+
+  static async start(
+    directory: string,
+    journalBytes?: number,
+  ): Promise<{ child: Child; ready: Ready }> {
+    const began = Date.now();
+    const args = journalBytes === undefined ? [directory] : [directory, String(journalBytes)];
+    const process = fork(childScript, args, {
       cwd: repoRoot,
       execArgv: [],
       serialization: "advanced",
@@ -79,6 +90,7 @@ class Child {
       process.once("message", (message: Ready) => done(message));
       process.once("exit", (code) => fail(new Error(`child exited (${code}): ${child.stderr}`)));
     });
+    Child.lastStartMs = Date.now() - began;
     return { child, ready };
   }
 
@@ -105,6 +117,23 @@ class Child {
   async kill(): Promise<void> {
     this.process.kill("SIGKILL");
     await this.closed;
+  }
+
+  /**
+   * Starts a runtime and SIGKILLs it after `afterMs`, most often while it is still
+   * recovering: replaying the journal into the logs, or checkpointing them.
+   */
+  static async killDuringStart(directory: string, afterMs: number): Promise<void> {
+    const process = fork(childScript, [directory], {
+      cwd: repoRoot,
+      execArgv: [],
+      serialization: "advanced",
+      stdio: ["ignore", "ignore", "ignore", "ipc"],
+    });
+    const closed = new Promise((done) => process.on("close", done));
+    await sleep(afterMs);
+    process.kill("SIGKILL");
+    await closed;
   }
 }
 
@@ -207,7 +236,25 @@ async function runLoop(loop: ClientLoop, child: Child, stop: () => boolean): Pro
 
 // --- checks against the log, with the child dead ---------------------------------------------
 
+// The checks open a copy of the directory, so that what the killed runtime left
+// (records only in the journal, a checkpoint cut short) is replayed by the next
+// runtime, not by the test.
+async function onCopy<T>(directory: string, check: (copy: string) => Promise<T>): Promise<T> {
+  const copy = `${directory}-check`;
+  await rm(copy, { recursive: true, force: true });
+  await cp(directory, copy, { recursive: true });
+  try {
+    return await check(copy);
+  } finally {
+    await rm(copy, { recursive: true, force: true });
+  }
+}
+
 async function checkLog(directory: string): Promise<void> {
+  await onCopy(directory, checkLogAt);
+}
+
+async function checkLogAt(directory: string): Promise<void> {
   const store = createFileStore({ directory, logger: quiet });
   const logs = new Map<string, string[]>();
   for await (const stored of store.loadAll()) {
@@ -231,6 +278,10 @@ async function checkLog(directory: string): Promise<void> {
 
 /** What an independent runtime rebuilds from the log. */
 async function replay(directory: string): Promise<string[]> {
+  return onCopy(directory, replayAt);
+}
+
+async function replayAt(directory: string): Promise<string[]> {
   const store = createFileStore({ directory, logger: quiet });
   const runtime = createRuntime({
     clock: { now: () => Date.now() },
@@ -288,9 +339,11 @@ describe("crash safety", () => {
     let expected: string[] | undefined;
     let cycles = 0;
     let quiescentChecks = 0;
+    let startKills = 0;
 
     for (let cycle = 0; cycle <= CYCLES; cycle++) {
-      const { child, ready } = await Child.start(directory);
+      // Every other run with a journal small enough to checkpoint many times.
+      const { child, ready } = await Child.start(directory, cycle % 2 ? SMALL_JOURNAL : undefined);
       expect(ready.report.quarantined).toEqual([]);
       // The restarted runtime holds exactly what the log replays to (or, after a
       // quiet kill, exactly what the live runtime held).
@@ -314,6 +367,12 @@ describe("crash safety", () => {
       } else {
         await child.kill();
         await Promise.all(running);
+        if (cycle % 3 === 1) {
+          // Recovery runs at the end of the start-up, after the modules load.
+          const afterMs = Child.lastStartMs * (0.7 + Math.random() * 0.4);
+          await Child.killDuringStart(directory, Math.round(afterMs));
+          startKills++;
+        }
         await checkLog(directory);
         expected = await replay(directory);
       }
@@ -328,7 +387,7 @@ describe("crash safety", () => {
     console.info(
       `crash test: ${cycles} kills in ${Date.now() - began} ms, ${sessionIds.length} sessions, ` +
         `${counts.sent} sends, ${counts.acked} acks, ${counts.retries} retries ` +
-        `(${counts.retriedDuplicates} answered as duplicates)`,
+        `(${counts.retriedDuplicates} answered as duplicates), ${startKills} kills during start-up`,
     );
   }, 120_000);
 });
