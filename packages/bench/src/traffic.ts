@@ -122,6 +122,97 @@ export function decisionLifecycle(sessionId: string): { envelope: Envelope; as: 
   }));
 }
 
+/** The twelve voters of {@link decisionHistory}. */
+const panel = Array.from({ length: 12 }, (_, i) => `agent://panel-${i + 1}`);
+const HISTORY_PROPOSALS = ["p1", "p2", "p3", "p4"];
+
+/**
+ * A whole decision session of exactly 100 accepted messages, with the mix a
+ * real deliberation has: start, 4 proposals, 40 evaluations (10 panelists per
+ * proposal), 8 objections, 46 votes spread over the proposals, then the
+ * commitment. Messages of one kind alternate between proposals.
+ */
+export function decisionHistory(sessionId: string): { envelope: Envelope; as: Identity }[] {
+  const start = payload(SessionStartPayloadSchema, {
+    intent: "benchmark",
+    participants: [INITIATOR, ...panel],
+    modeVersion: "1.0.0",
+    configurationVersion: "cfg-1",
+    ttlMs: 3_600_000n,
+  });
+  const steps: [string, string, Uint8Array][] = [["SessionStart", INITIATOR, start]];
+  for (const proposalId of HISTORY_PROPOSALS) {
+    steps.push([
+      "Proposal",
+      INITIATOR,
+      payload(decision.ProposalPayloadSchema, {
+        proposalId,
+        option: `option ${proposalId}`,
+        rationale: "meets the requirements",
+      }),
+    ]);
+  }
+  for (let i = 0; i < 10; i++) {
+    HISTORY_PROPOSALS.forEach((proposalId, p) => {
+      steps.push([
+        "Evaluation",
+        panel[i] as string,
+        payload(decision.EvaluationPayloadSchema, {
+          proposalId,
+          recommendation: (i + p) % 4 === 0 ? "REVIEW" : "APPROVE",
+          confidence: 0.5 + ((i + p) % 5) / 10,
+          reason: "looks good",
+        }),
+      ]);
+    });
+    if (i % 5 === 4) {
+      for (const [o, proposalId] of HISTORY_PROPOSALS.entries()) {
+        steps.push([
+          "Objection",
+          panel[10 + (o % 2)] as string,
+          payload(decision.ObjectionPayloadSchema, {
+            proposalId,
+            reason: "cost is high",
+            severity: o % 2 === 0 ? "low" : "medium",
+          }),
+        ]);
+      }
+    }
+  }
+  // 46 votes: every panelist on p1..p3 (36), ten of them on p4.
+  for (let i = 0; i < 12; i++) {
+    for (const proposalId of HISTORY_PROPOSALS) {
+      if (proposalId === "p4" && i >= 10) continue;
+      steps.push([
+        "Vote",
+        panel[i] as string,
+        payload(decision.VotePayloadSchema, {
+          proposalId,
+          vote: (i + proposalId.length) % 3 === 0 ? "REJECT" : "APPROVE",
+          reason: "ok",
+        }),
+      ]);
+    }
+  }
+  steps.push([
+    "Commitment",
+    INITIATOR,
+    payload(CommitmentPayloadSchema, {
+      commitmentId: "c1",
+      action: "decision.selected",
+      authorityScope: "release",
+      reason: "approved",
+      modeVersion: "1.0.0",
+      configurationVersion: "cfg-1",
+      outcomePositive: true,
+    }),
+  ]);
+  return steps.map(([messageType, sender, body], i) => ({
+    envelope: envelope(sessionId, messageType, `m${i}`, sender, body),
+    as: identityOf(sender),
+  }));
+}
+
 const identityCache = new Map<string, Identity>();
 function identityOf(sender: string): Identity {
   let identity = identityCache.get(sender);

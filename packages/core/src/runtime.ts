@@ -34,7 +34,7 @@ import {
   type WatchPoliciesResponse,
   WatchPoliciesResponseSchema,
 } from "@macp/proto";
-import { err, ok, type Result } from "neverthrow";
+import { err, type Ok, ok, type Result } from "neverthrow";
 import { ErrorCode, type MacpError, macpError } from "./errors.js";
 import { type Caller, type Identity, isAuthenticated } from "./identity.js";
 import {
@@ -47,7 +47,7 @@ import {
   PROTOCOL_VERSION,
 } from "./kernel/envelope-checks.js";
 import { RateLimiter } from "./kernel/rate-limiter.js";
-import { compareStrings, Session, withLock } from "./kernel/session.js";
+import { compareStrings, holdLockUntil, Session, withLock } from "./kernel/session.js";
 import { type SequencedEnvelope, SessionStreamHandler } from "./kernel/session-stream.js";
 import type { MessageContext, ModeEntry, ModeStep, SessionView } from "./mode-handler.js";
 import {
@@ -93,6 +93,13 @@ const DEFAULT_RUNTIME_INFO: RuntimeInfoOptions = {
 const SILENT_LOGGER: RuntimeLogger = { info() {}, warn() {}, error() {} };
 
 type Outcome<T> = Result<T, MacpError>;
+
+/** The message context replay reuses from one record to the next. */
+interface ReplayContext {
+  readonly session: SessionView;
+  acceptedAtMs: number;
+  synthetic: boolean;
+}
 const OK_VOID: Outcome<void> = ok(undefined);
 
 // Acks carry int64 times as bigint; consecutive messages usually share a millisecond.
@@ -281,13 +288,17 @@ class Runtime implements MacpRuntime, KernelForStreams {
     if (!isAuthenticated(caller)) {
       return err(macpError(ErrorCode.UNAUTHENTICATED, caller.unauthenticated));
     }
-    const secured = this.checkSecurity(envelope, caller);
-    if (secured.isErr()) return err(secured.error);
-    const authorized = this.checkAuthorization(secured.value, caller);
+    let secured = envelope;
+    if (envelope.sender !== caller.sender) {
+      const checked = this.checkSecurity(envelope, caller);
+      if (checked.isErr()) return err(checked.error);
+      secured = checked.value;
+    }
+    const authorized = this.checkAuthorization(secured, caller);
     if (authorized.isErr()) return err(authorized.error);
-    const limited = this.checkRateLimit(secured.value);
+    const limited = this.checkRateLimit(secured);
     if (limited.isErr()) return err(limited.error);
-    return this.dispatch(secured.value, caller);
+    return this.dispatch(secured, caller);
   }
 
   /** ENV-8: the sender is the authenticated identity; a different claim is refused. */
@@ -520,7 +531,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
       binding.expiresAtMs,
       binding.maxSuspendMs,
       start.contextId,
-      Object.keys(start.extensions).sort(compareStrings),
+      extensionKeysOf(start),
       this.nextOrdinal++,
       modeState,
     );
@@ -571,7 +582,12 @@ class Runtime implements MacpRuntime, KernelForStreams {
         macpError(ErrorCode.SESSION_NOT_FOUND, `session "${envelope.sessionId}" not found`),
       );
     }
-    return withLock(session, () => this.processInSession(session, envelope, false));
+    if (session.lockTail !== undefined) {
+      return withLock(session, () => this.processInSession(session, envelope, false));
+    }
+    // Idle session: run inline (what withLock does) without a closure per message.
+    const result = this.processInSession(session, envelope, false);
+    return result instanceof Promise ? holdLockUntil(session, result) : result;
   }
 
   /** MSG-2..MSG-13, inside the session's lock. */
@@ -614,11 +630,23 @@ class Runtime implements MacpRuntime, KernelForStreams {
       envelope,
       receivedAtMs: now,
     });
-    return chain(appended, (result) => {
-      if (result.isErr()) return err(result.error);
-      this.applyAccepted(session, envelope, step.value, now, true);
-      return ok(this.ack(envelope, session.state, false, now));
-    });
+    if (appended instanceof Promise) {
+      return appended.then((result) => this.commitAccepted(session, envelope, step, now, result));
+    }
+    return this.commitAccepted(session, envelope, step, now, appended);
+  }
+
+  /** Once the append is settled: the state changes only if it was durable. */
+  private commitAccepted(
+    session: Session,
+    envelope: Envelope,
+    step: Ok<ModeStep<unknown>, MacpError>,
+    now: number,
+    appended: Outcome<void>,
+  ): Outcome<Ack> {
+    if (appended.isErr()) return err(appended.error);
+    this.applyAccepted(session, envelope, step.value, now, true);
+    return ok(this.ack(envelope, session.state, false, now));
   }
 
   /** Commits an accepted message: shared by live processing and replay. */
@@ -895,20 +923,26 @@ class Runtime implements MacpRuntime, KernelForStreams {
   // ---------------------------------------------------------------- Persistence
 
   private append(sessionId: string, record: LogRecord): MaybeAsync<Outcome<void>> {
-    const failed = (cause: unknown): Outcome<void> => {
-      this.logger.error("storage append failed", {
-        sessionId,
-        error: cause instanceof Error ? cause.message : String(cause),
-      });
-      return err(macpError(ErrorCode.INTERNAL_ERROR, "the message could not be stored durably"));
-    };
     try {
       const appended = this.store.append(sessionId, record);
-      if (appended instanceof Promise) return appended.then(() => OK_VOID, failed);
+      if (appended instanceof Promise) {
+        return appended.then(
+          () => OK_VOID,
+          (cause: unknown) => this.appendFailed(sessionId, cause),
+        );
+      }
       return OK_VOID;
     } catch (cause) {
-      return failed(cause);
+      return this.appendFailed(sessionId, cause);
     }
+  }
+
+  private appendFailed(sessionId: string, cause: unknown): Outcome<void> {
+    this.logger.error("storage append failed", {
+      sessionId,
+      error: cause instanceof Error ? cause.message : String(cause),
+    });
+    return err(macpError(ErrorCode.INTERNAL_ERROR, "the message could not be stored durably"));
   }
 
   private appendInternal(
@@ -960,6 +994,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
   }
 
   private publishEnvelope(session: Session, envelope: Envelope): void {
+    if (this.sessionHubs.size === 0) return;
     this.sessionHubs
       .get(session.view.sessionId)
       ?.publish({ sequence: session.incomingCount, envelope });
@@ -1338,6 +1373,9 @@ class Runtime implements MacpRuntime, KernelForStreams {
     );
     session.seen.add(first.envelope.messageId);
     session.incomingCount = 1;
+    // One context for the whole log: handlers read it during the call and never keep it.
+    const ctx: ReplayContext = { session: view, acceptedAtMs: 0, synthetic: false };
+    const handler = entry.handler;
     for (let index = 1; index < records.length; index++) {
       const record = records[index] as LogRecord;
       if (record.kind === "internal") {
@@ -1350,14 +1388,12 @@ class Runtime implements MacpRuntime, KernelForStreams {
         session.incomingCount++;
         continue;
       }
-      const ctx: MessageContext = {
-        session: view,
-        acceptedAtMs: record.receivedAtMs,
-        synthetic: envelope.messageId.startsWith(IMPLICIT_ACCEPT_PREFIX),
-      };
-      const step = entry.handler
-        .authorizeSender(ctx, session.modeState, envelope)
-        .andThen(() => entry.handler.onMessage(ctx, session.modeState, envelope));
+      ctx.acceptedAtMs = record.receivedAtMs;
+      ctx.synthetic = envelope.messageId.startsWith(IMPLICIT_ACCEPT_PREFIX);
+      const authorized = handler.authorizeSender(ctx, session.modeState, envelope);
+      const step = authorized.isErr()
+        ? authorized
+        : handler.onMessage(ctx, session.modeState, envelope);
       if (step.isErr()) {
         return err(
           `record ${index + 1} (${envelope.messageType} ${envelope.messageId}) no longer applies: ${step.error.code} ${step.error.message}`,
@@ -1420,6 +1456,13 @@ class Runtime implements MacpRuntime, KernelForStreams {
       sessionState: state,
     };
   }
+}
+
+const NO_EXTENSIONS: readonly string[] = Object.freeze([]);
+
+function extensionKeysOf(start: SessionStartPayload): readonly string[] {
+  const keys = Object.keys(start.extensions);
+  return keys.length === 0 ? NO_EXTENSIONS : keys.sort(compareStrings);
 }
 
 function registryOutcome<T>(result: Result<T, string>): RegistryOutcome {

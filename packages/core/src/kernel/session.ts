@@ -136,10 +136,21 @@ export function withLock<T>(
 ): T | Promise<T> {
   const previous = holder.lockTail;
   const result = previous === undefined ? task() : previous.then(task);
-  if (!(result instanceof Promise)) return result;
-  const tail: Promise<void> = result.then(noop, noop).then(() => {
+  return result instanceof Promise ? holdLockUntil(holder, result) : result;
+}
+
+/**
+ * Keeps an idle holder locked until `pending` settles. With a check that the
+ * holder is idle (`lockTail === undefined`) and a synchronous task run inline,
+ * this is {@link withLock} without allocating a closure for the task.
+ */
+export function holdLockUntil<T>(
+  holder: { lockTail: Promise<void> | undefined },
+  pending: Promise<T>,
+): Promise<T> {
+  const tail: Promise<void> = pending.then(noop, noop).then(() => {
     if (holder.lockTail === tail) holder.lockTail = undefined;
   });
   holder.lockTail = tail;
-  return result;
+  return pending;
 }

@@ -1,9 +1,16 @@
 import { type CommitmentPayload, CommitmentPayloadSchema } from "@macp/proto";
-import { err, ok, type Result } from "neverthrow";
+import { err, type Result } from "neverthrow";
 import type { MacpError } from "../errors.js";
 import type { SessionView } from "../mode-handler.js";
-import { commitmentRulesOrDefault } from "../policy/policy-rules.js";
-import { decodePayload, forbidden, invalidEnvelope, isBlank } from "./mode-support.js";
+import { cachedCommitmentRules } from "../policy/policy-rules.js";
+import {
+  decodePayload,
+  forbidden,
+  includesParticipant,
+  invalidEnvelope,
+  isBlank,
+  OK_VOID,
+} from "./mode-support.js";
 
 // Commitment handling shared by every mode (modes.md §0.4–§0.6, core.md CMT-1..CMT-6).
 
@@ -28,10 +35,10 @@ export function requiredOutcomeForAction(action: string): boolean | undefined {
  * Also the rule for who besides the initiator may cancel, suspend or resume.
  */
 export function isCommitmentAuthority(session: SessionView, sender: string): boolean {
-  const rules = commitmentRulesOrDefault(session.policy.rules);
+  const rules = cachedCommitmentRules(session.policy.rules);
   switch (rules.authority) {
     case "any_participant":
-      return sender === session.initiator || session.participants.includes(sender);
+      return sender === session.initiator || includesParticipant(session.participants, sender);
     case "designated_role":
       // Ids are matched literally; the initiator gets no implicit right here.
       return rules.designatedRoles.includes(sender);
@@ -47,7 +54,7 @@ export function checkCommitmentAuthority(
   sender: string,
 ): Result<void, MacpError> {
   return isCommitmentAuthority(session, sender)
-    ? ok(undefined)
+    ? OK_VOID
     : err(forbidden(`${sender} is not authorized to commit under the session's policy`));
 }
 
@@ -57,7 +64,7 @@ export function checkInitiatorCommitment(
   sender: string,
 ): Result<void, MacpError> {
   return sender === session.initiator
-    ? ok(undefined)
+    ? OK_VOID
     : err(forbidden("only the session initiator may commit in this mode"));
 }
 
@@ -69,58 +76,60 @@ export function validateCommitmentPayload(
   session: SessionView,
   payload: Uint8Array,
 ): Result<CommitmentPayload, MacpError> {
-  return decodePayload(CommitmentPayloadSchema, payload, COMMITMENT).andThen((commitment) => {
-    const required: [string, string][] = [
-      ["commitment_id", commitment.commitmentId],
-      ["action", commitment.action],
-      ["authority_scope", commitment.authorityScope],
-      ["reason", commitment.reason],
-    ];
-    for (const [field, value] of required) {
-      if (isBlank(value)) return err(invalidEnvelope(`Commitment ${field} must not be blank`));
-    }
-    if (commitment.modeVersion !== session.modeVersion) {
-      return err(
-        invalidEnvelope(
-          `Commitment mode_version '${commitment.modeVersion}' does not match the session's '${session.modeVersion}'`,
-        ),
-      );
-    }
-    if (commitment.configurationVersion !== session.configurationVersion) {
-      return err(
-        invalidEnvelope(
-          `Commitment configuration_version '${commitment.configurationVersion}' does not match the session's '${session.configurationVersion}'`,
-        ),
-      );
-    }
-    // Empty defers to the bound policy. A session with no recorded policy id
-    // (an old replay) accepts any value, as the reference runtime does.
-    if (
-      commitment.policyVersion !== "" &&
-      session.policyVersion !== "" &&
-      commitment.policyVersion !== session.policyVersion
-    ) {
-      return err(
-        invalidEnvelope(
-          `Commitment policy_version '${commitment.policyVersion}' does not match the session's '${session.policyVersion}'`,
-        ),
-      );
-    }
-    const supersedes = commitment.supersedes;
-    if (
-      supersedes !== undefined &&
-      (isBlank(supersedes.sessionId) || isBlank(supersedes.commitmentHash))
-    ) {
-      return err(invalidEnvelope("Commitment supersedes needs session_id and commitment_hash"));
-    }
-    const requiredOutcome = requiredOutcomeForAction(commitment.action);
-    if (requiredOutcome !== undefined && commitment.outcomePositive !== requiredOutcome) {
-      return err(
-        invalidEnvelope(
-          `Commitment action '${commitment.action}' requires outcome_positive=${requiredOutcome}`,
-        ),
-      );
-    }
-    return ok(commitment);
-  });
+  const decoded = decodePayload(CommitmentPayloadSchema, payload, COMMITMENT);
+  if (decoded.isErr()) return decoded;
+  const commitment = decoded.value;
+  const blank = isBlank(commitment.commitmentId)
+    ? "commitment_id"
+    : isBlank(commitment.action)
+      ? "action"
+      : isBlank(commitment.authorityScope)
+        ? "authority_scope"
+        : isBlank(commitment.reason)
+          ? "reason"
+          : undefined;
+  if (blank !== undefined) return err(invalidEnvelope(`Commitment ${blank} must not be blank`));
+  if (commitment.modeVersion !== session.modeVersion) {
+    return err(
+      invalidEnvelope(
+        `Commitment mode_version '${commitment.modeVersion}' does not match the session's '${session.modeVersion}'`,
+      ),
+    );
+  }
+  if (commitment.configurationVersion !== session.configurationVersion) {
+    return err(
+      invalidEnvelope(
+        `Commitment configuration_version '${commitment.configurationVersion}' does not match the session's '${session.configurationVersion}'`,
+      ),
+    );
+  }
+  // Empty defers to the bound policy. A session with no recorded policy id
+  // (an old replay) accepts any value, as the reference runtime does.
+  if (
+    commitment.policyVersion !== "" &&
+    session.policyVersion !== "" &&
+    commitment.policyVersion !== session.policyVersion
+  ) {
+    return err(
+      invalidEnvelope(
+        `Commitment policy_version '${commitment.policyVersion}' does not match the session's '${session.policyVersion}'`,
+      ),
+    );
+  }
+  const supersedes = commitment.supersedes;
+  if (
+    supersedes !== undefined &&
+    (isBlank(supersedes.sessionId) || isBlank(supersedes.commitmentHash))
+  ) {
+    return err(invalidEnvelope("Commitment supersedes needs session_id and commitment_hash"));
+  }
+  const requiredOutcome = requiredOutcomeForAction(commitment.action);
+  if (requiredOutcome !== undefined && commitment.outcomePositive !== requiredOutcome) {
+    return err(
+      invalidEnvelope(
+        `Commitment action '${commitment.action}' requires outcome_positive=${requiredOutcome}`,
+      ),
+    );
+  }
+  return decoded;
 }

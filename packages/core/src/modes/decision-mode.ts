@@ -4,16 +4,19 @@ import { ErrorCode, type MacpError, macpError } from "../errors.js";
 import type { JsonValue } from "../json.js";
 import type { ModeHandler, ModeStep, SessionView } from "../mode-handler.js";
 import { evaluateDecisionPolicy } from "../policy/decision-evaluator.js";
-import { verdictToResult } from "../policy/policy-verdict.js";
+import { policyDeniedError } from "../policy/policy-verdict.js";
 import { COMMITMENT, checkCommitmentAuthority, validateCommitmentPayload } from "./commitment.js";
+import { Spellings } from "./letter-case.js";
 import {
   decodePayload,
   forbidden,
   invalidEnvelope,
   isBlank,
   requireDeclaredParticipant,
-  withEntry,
 } from "./mode-support.js";
+import { PersistentList } from "./persistent-list.js";
+import { PersistentMap } from "./persistent-map.js";
+import { PersistentNestedMap } from "./persistent-nested-map.js";
 import { mapJson } from "./state-json.js";
 
 // macp.mode.decision.v1 (modes.md §2).
@@ -52,19 +55,23 @@ export interface DecisionVote {
   readonly sender: string;
 }
 
+/**
+ * The state of a decision session. The growing collections are persistent
+ * (shared between versions, O(1) to extend), so a message never copies them.
+ */
 export interface DecisionState {
-  readonly proposals: ReadonlyMap<string, DecisionProposal>;
-  readonly evaluations: readonly DecisionEvaluation[];
-  readonly objections: readonly DecisionObjection[];
+  readonly proposals: PersistentMap<string, DecisionProposal>;
+  readonly evaluations: PersistentList<DecisionEvaluation>;
+  readonly objections: PersistentList<DecisionObjection>;
   /** proposal id → voter → vote. */
-  readonly votes: ReadonlyMap<string, ReadonlyMap<string, DecisionVote>>;
+  readonly votes: PersistentNestedMap<string, string, DecisionVote>;
   readonly phase: DecisionPhase;
 }
 
 const PARTICIPANT_MESSAGES = new Set(["Proposal", "Evaluation", "Objection", "Vote"]);
-const RECOMMENDATIONS = new Set(["APPROVE", "REVIEW", "BLOCK", "REJECT"]);
-const SEVERITIES = new Set(["critical", "high", "medium", "low"]);
-const VOTES = new Set(["APPROVE", "REJECT", "ABSTAIN"]);
+const RECOMMENDATIONS = new Spellings(["APPROVE", "REVIEW", "BLOCK", "REJECT"], "upper");
+const SEVERITIES = new Spellings(["critical", "high", "medium", "low"], "lower");
+const VOTES = new Spellings(["APPROVE", "REJECT", "ABSTAIN"], "upper");
 
 type Step = Result<ModeStep<DecisionState>, MacpError>;
 
@@ -74,10 +81,10 @@ export const decisionMode: ModeHandler<DecisionState> = {
       return err(invalidEnvelope("a decision session needs at least one participant"));
     }
     return ok({
-      proposals: new Map(),
-      evaluations: [],
-      objections: [],
-      votes: new Map(),
+      proposals: PersistentMap.empty(),
+      evaluations: PersistentList.empty(),
+      objections: PersistentList.empty(),
+      votes: PersistentNestedMap.empty(),
       phase: "Proposal",
     });
   },
@@ -152,143 +159,165 @@ function onProposal(state: DecisionState, envelope: Envelope): Step {
   if (state.phase === "Voting") {
     return err(invalidEnvelope("no new proposals once voting has begun"));
   }
-  return decodePayload(decision.ProposalPayloadSchema, envelope.payload, "Proposal").andThen(
-    (payload) => {
-      if (isBlank(payload.proposalId)) return err(invalidEnvelope("proposal_id must not be blank"));
-      if (isBlank(payload.option)) return err(invalidEnvelope("option must not be blank"));
-      if (state.proposals.has(payload.proposalId)) {
-        return err(invalidEnvelope(`proposal '${payload.proposalId}' already exists`));
-      }
-      // supporting_data is not kept in state, as in the reference runtime.
-      const proposal: DecisionProposal = {
-        proposalId: payload.proposalId,
-        option: payload.option,
-        rationale: payload.rationale,
-        sender: envelope.sender,
-      };
-      return ok({
-        state: {
-          ...state,
-          proposals: withEntry(state.proposals, proposal.proposalId, proposal),
-          phase: "Evaluation" as const,
-        },
-      });
+  const decoded = decodePayload(decision.ProposalPayloadSchema, envelope.payload, "Proposal");
+  if (decoded.isErr()) return err(decoded.error);
+  const payload = decoded.value;
+  if (isBlank(payload.proposalId)) return err(invalidEnvelope("proposal_id must not be blank"));
+  if (isBlank(payload.option)) return err(invalidEnvelope("option must not be blank"));
+  if (state.proposals.has(payload.proposalId)) {
+    return err(invalidEnvelope(`proposal '${payload.proposalId}' already exists`));
+  }
+  // supporting_data is not kept in state, as in the reference runtime.
+  const proposal: DecisionProposal = {
+    proposalId: payload.proposalId,
+    option: payload.option,
+    rationale: payload.rationale,
+    sender: envelope.sender,
+  };
+  return ok({
+    state: {
+      proposals: state.proposals.set(proposal.proposalId, proposal),
+      evaluations: state.evaluations,
+      objections: state.objections,
+      votes: state.votes,
+      phase: "Evaluation",
     },
-  );
+  });
 }
 
 function onEvaluation(state: DecisionState, envelope: Envelope): Step {
-  return decodePayload(decision.EvaluationPayloadSchema, envelope.payload, "Evaluation").andThen(
-    (payload) => {
-      const recommendation = payload.recommendation.toUpperCase();
-      if (!RECOMMENDATIONS.has(recommendation)) {
-        return err(
-          invalidEnvelope(
-            `recommendation '${payload.recommendation}' is not APPROVE/REVIEW/BLOCK/REJECT`,
-          ),
-        );
-      }
-      if (!(payload.confidence >= 0 && payload.confidence <= 1)) {
-        return err(invalidEnvelope(`confidence ${payload.confidence} is outside [0, 1]`));
-      }
-      if (state.phase !== "Evaluation") {
-        return err(invalidEnvelope(`evaluations are not accepted in phase ${state.phase}`));
-      }
-      if (!state.proposals.has(payload.proposalId)) {
-        return err(invalidEnvelope(`unknown proposal '${payload.proposalId}'`));
-      }
-      const evaluation: DecisionEvaluation = {
-        proposalId: payload.proposalId,
-        recommendation,
-        confidence: payload.confidence,
-        reason: payload.reason,
-        sender: envelope.sender,
-      };
-      return ok({ state: { ...state, evaluations: [...state.evaluations, evaluation] } });
+  const decoded = decodePayload(decision.EvaluationPayloadSchema, envelope.payload, "Evaluation");
+  if (decoded.isErr()) return err(decoded.error);
+  const payload = decoded.value;
+  const recommendation = RECOMMENDATIONS.find(payload.recommendation);
+  if (recommendation === undefined) {
+    return err(
+      invalidEnvelope(
+        `recommendation '${payload.recommendation}' is not APPROVE/REVIEW/BLOCK/REJECT`,
+      ),
+    );
+  }
+  if (!(payload.confidence >= 0 && payload.confidence <= 1)) {
+    return err(invalidEnvelope(`confidence ${payload.confidence} is outside [0, 1]`));
+  }
+  if (state.phase !== "Evaluation") {
+    return err(invalidEnvelope(`evaluations are not accepted in phase ${state.phase}`));
+  }
+  const proposal = state.proposals.get(payload.proposalId);
+  if (proposal === undefined) {
+    return err(invalidEnvelope(`unknown proposal '${payload.proposalId}'`));
+  }
+  // The proposal's own id string: state keeps one copy, not one per message.
+  const evaluation: DecisionEvaluation = {
+    proposalId: proposal.proposalId,
+    recommendation,
+    confidence: payload.confidence,
+    reason: payload.reason,
+    sender: envelope.sender,
+  };
+  return ok({
+    state: {
+      proposals: state.proposals,
+      evaluations: state.evaluations.append(evaluation),
+      objections: state.objections,
+      votes: state.votes,
+      phase: state.phase,
     },
-  );
+  });
 }
 
 function onObjection(state: DecisionState, envelope: Envelope): Step {
-  return decodePayload(decision.ObjectionPayloadSchema, envelope.payload, "Objection").andThen(
-    (payload) => {
-      const severity = payload.severity === "" ? "medium" : payload.severity.toLowerCase();
-      if (!SEVERITIES.has(severity)) {
-        return err(
-          invalidEnvelope(`severity '${payload.severity}' is not low/medium/high/critical`),
-        );
-      }
-      if (state.phase !== "Evaluation") {
-        return err(invalidEnvelope(`objections are not accepted in phase ${state.phase}`));
-      }
-      if (!state.proposals.has(payload.proposalId)) {
-        return err(invalidEnvelope(`unknown proposal '${payload.proposalId}'`));
-      }
-      const objection: DecisionObjection = {
-        proposalId: payload.proposalId,
-        reason: payload.reason,
-        severity,
-        sender: envelope.sender,
-      };
-      return ok({ state: { ...state, objections: [...state.objections, objection] } });
+  const decoded = decodePayload(decision.ObjectionPayloadSchema, envelope.payload, "Objection");
+  if (decoded.isErr()) return err(decoded.error);
+  const payload = decoded.value;
+  const severity = payload.severity === "" ? "medium" : SEVERITIES.find(payload.severity);
+  if (severity === undefined) {
+    return err(invalidEnvelope(`severity '${payload.severity}' is not low/medium/high/critical`));
+  }
+  if (state.phase !== "Evaluation") {
+    return err(invalidEnvelope(`objections are not accepted in phase ${state.phase}`));
+  }
+  const proposal = state.proposals.get(payload.proposalId);
+  if (proposal === undefined) {
+    return err(invalidEnvelope(`unknown proposal '${payload.proposalId}'`));
+  }
+  const objection: DecisionObjection = {
+    proposalId: proposal.proposalId,
+    reason: payload.reason,
+    severity,
+    sender: envelope.sender,
+  };
+  return ok({
+    state: {
+      proposals: state.proposals,
+      evaluations: state.evaluations,
+      objections: state.objections.append(objection),
+      votes: state.votes,
+      phase: state.phase,
     },
-  );
+  });
 }
 
 function onVote(state: DecisionState, envelope: Envelope): Step {
-  return decodePayload(decision.VotePayloadSchema, envelope.payload, "Vote").andThen((payload) => {
-    const choice = payload.vote.toUpperCase();
-    if (!VOTES.has(choice)) {
-      return err(invalidEnvelope(`vote '${payload.vote}' is not APPROVE/REJECT/ABSTAIN`));
-    }
-    if (state.phase !== "Evaluation" && state.phase !== "Voting") {
-      return err(invalidEnvelope(`votes are not accepted in phase ${state.phase}`));
-    }
-    if (!state.proposals.has(payload.proposalId)) {
-      return err(invalidEnvelope(`unknown proposal '${payload.proposalId}'`));
-    }
-    const byVoter = state.votes.get(payload.proposalId) ?? new Map<string, DecisionVote>();
-    if (byVoter.has(envelope.sender)) {
-      return err(
-        invalidEnvelope(`${envelope.sender} already voted on proposal '${payload.proposalId}'`),
-      );
-    }
-    const vote: DecisionVote = {
-      proposalId: payload.proposalId,
-      vote: choice,
-      reason: payload.reason,
-      sender: envelope.sender,
-    };
-    return ok({
-      state: {
-        ...state,
-        votes: withEntry(
-          state.votes,
-          payload.proposalId,
-          withEntry(byVoter, envelope.sender, vote),
-        ),
-        phase: "Voting" as const,
-      },
-    });
+  const decoded = decodePayload(decision.VotePayloadSchema, envelope.payload, "Vote");
+  if (decoded.isErr()) return err(decoded.error);
+  const payload = decoded.value;
+  const choice = VOTES.find(payload.vote);
+  if (choice === undefined) {
+    return err(invalidEnvelope(`vote '${payload.vote}' is not APPROVE/REJECT/ABSTAIN`));
+  }
+  if (state.phase !== "Evaluation" && state.phase !== "Voting") {
+    return err(invalidEnvelope(`votes are not accepted in phase ${state.phase}`));
+  }
+  const proposal = state.proposals.get(payload.proposalId);
+  if (proposal === undefined) {
+    return err(invalidEnvelope(`unknown proposal '${payload.proposalId}'`));
+  }
+  const proposalId = proposal.proposalId;
+  if (state.votes.hasIn(proposalId, envelope.sender)) {
+    return err(
+      invalidEnvelope(`${envelope.sender} already voted on proposal '${payload.proposalId}'`),
+    );
+  }
+  const vote: DecisionVote = {
+    proposalId,
+    vote: choice,
+    reason: payload.reason,
+    sender: envelope.sender,
+  };
+  return ok({
+    state: {
+      proposals: state.proposals,
+      evaluations: state.evaluations,
+      objections: state.objections,
+      votes: state.votes.setIn(proposalId, envelope.sender, vote),
+      phase: "Voting",
+    },
   });
 }
 
 function onCommitment(session: SessionView, state: DecisionState, envelope: Envelope): Step {
-  return validateCommitmentPayload(session, envelope.payload).andThen((commitment) => {
-    if (state.proposals.size === 0) {
-      return err(invalidEnvelope("a decision needs at least one proposal before commitment"));
-    }
-    const votes = [...state.votes.values()].flatMap((byVoter) => [...byVoter.values()]);
-    const verdict = evaluateDecisionPolicy(session.policy, {
+  const validated = validateCommitmentPayload(session, envelope.payload);
+  if (validated.isErr()) return err(validated.error);
+  if (state.proposals.size === 0) {
+    return err(invalidEnvelope("a decision needs at least one proposal before commitment"));
+  }
+  const verdict = evaluateDecisionPolicy(session.policy, {
+    evaluations: state.evaluations.toArray(),
+    objections: state.objections.toArray(),
+    votes: state.votes.allValues(),
+    participants: session.participants,
+    outcomePositive: validated.value.outcomePositive,
+  });
+  if (!verdict.allowed) return err(policyDeniedError(verdict));
+  return ok({
+    state: {
+      proposals: state.proposals,
       evaluations: state.evaluations,
       objections: state.objections,
-      votes,
-      participants: session.participants,
-      outcomePositive: commitment.outcomePositive,
-    });
-    return verdictToResult(verdict).map(() => ({
-      state: { ...state, phase: "Committed" as const },
-      resolution: envelope.payload.slice(),
-    }));
+      votes: state.votes,
+      phase: "Committed",
+    },
+    resolution: envelope.payload.slice(),
   });
 }

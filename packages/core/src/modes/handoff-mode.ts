@@ -23,6 +23,7 @@ import {
   requireInitiator,
   withEntry,
 } from "./mode-support.js";
+import { PersistentMap } from "./persistent-map.js";
 import { bytesJson, mapJson } from "./state-json.js";
 
 // macp.mode.handoff.v1 (modes.md §5), with the implicit accept of RFC-MACP-0012 §4.5.
@@ -74,7 +75,7 @@ export const handoffMode: ModeHandler<HandoffState> = {
         ),
       );
     }
-    return ok({ offers: new Map(), contexts: new Map() });
+    return ok({ offers: PersistentMap.empty(), contexts: PersistentMap.empty() });
   },
 
   authorizeSender(ctx, _state, envelope) {

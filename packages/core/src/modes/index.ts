@@ -42,6 +42,9 @@ export {
 export { ModeRegistry } from "./mode-registry.js";
 export { type MultiRoundState, multiRoundMode, parseContribution } from "./multi-round-mode.js";
 export { createPassthroughMode } from "./passthrough-mode.js";
+export { PersistentList } from "./persistent-list.js";
+export { PersistentMap } from "./persistent-map.js";
+export { PersistentNestedMap } from "./persistent-nested-map.js";
 export {
   type ProposalDisposition,
   type ProposalPhase,

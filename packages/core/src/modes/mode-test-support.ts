@@ -16,6 +16,9 @@ import type { MessageContext, ModeHandler, ModeStep, SessionView } from "../mode
 import type { PolicyDefinition } from "../policy/policy-definition.js";
 import { freezePolicy } from "../policy/policy-descriptor.js";
 import { DEFAULT_POLICY } from "../policy/policy-registry.js";
+import { PersistentList } from "./persistent-list.js";
+import { PersistentMap } from "./persistent-map.js";
+import { PersistentNestedMap } from "./persistent-nested-map.js";
 import { serializeModeState } from "./state-json.js";
 
 export function session(overrides: Partial<SessionView> = {}): SessionView {
@@ -112,6 +115,24 @@ export function startPayload(view: SessionView): SessionStartPayload {
  * handler that mutates its input state throws instead of passing silently.
  */
 export function deepFreeze<T>(value: T): T {
+  // Persistent collections share a backing store with their newer versions, which
+  // must stay writable; each version is immutable by construction, so freeze the
+  // version object and the values it holds.
+  if (value instanceof PersistentMap) {
+    if (Object.isFrozen(value)) return value;
+    for (const item of value.values()) deepFreeze(item);
+    return Object.freeze(value);
+  }
+  if (value instanceof PersistentNestedMap) {
+    if (Object.isFrozen(value)) return value;
+    for (const row of value.values()) for (const item of row.values()) deepFreeze(item);
+    return Object.freeze(value);
+  }
+  if (value instanceof PersistentList) {
+    if (Object.isFrozen(value)) return value;
+    for (const item of value) deepFreeze(item);
+    return Object.freeze(value);
+  }
   if (value instanceof Map) {
     if (Object.isFrozen(value)) return value;
     for (const method of ["set", "delete", "clear"] as const) {

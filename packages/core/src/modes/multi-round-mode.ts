@@ -5,7 +5,7 @@ import { isJsonObject, type JsonValue } from "../json.js";
 import type { ModeHandler, ModeStep, SessionView } from "../mode-handler.js";
 import { compareByteOrder } from "./byte-order.js";
 import { COMMITMENT, checkInitiatorCommitment, validateCommitmentPayload } from "./commitment.js";
-import { decodePayload, forbidden, invalidEnvelope } from "./mode-support.js";
+import { decodePayload, forbidden, includesParticipant, invalidEnvelope } from "./mode-support.js";
 import { mapJson, serializeModeState } from "./state-json.js";
 
 // ext.multi_round.v1 (modes.md §7): participants converge by contributing values
@@ -73,7 +73,7 @@ export function requireParticipantIfDeclared(
   sender: string,
   messageType: string,
 ): Result<void, MacpError> {
-  if (session.participants.length === 0 || session.participants.includes(sender)) {
+  if (session.participants.length === 0 || includesParticipant(session.participants, sender)) {
     return ok(undefined);
   }
   return err(forbidden(`${sender} is not a declared participant and may not send ${messageType}`));

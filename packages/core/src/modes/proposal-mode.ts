@@ -15,6 +15,7 @@ import {
   requireDeclaredParticipant,
   withEntry,
 } from "./mode-support.js";
+import { PersistentMap } from "./persistent-map.js";
 import { bytesJson, mapJson } from "./state-json.js";
 
 // macp.mode.proposal.v1 (modes.md §3).
@@ -62,8 +63,8 @@ export const proposalMode: ModeHandler<ProposalState> = {
       return err(invalidEnvelope("a proposal session needs at least one participant"));
     }
     return ok({
-      proposals: new Map(),
-      accepts: new Map(),
+      proposals: PersistentMap.empty(),
+      accepts: PersistentMap.empty(),
       terminalRejections: [],
       rejections: [],
       phase: "Negotiating",

@@ -14,6 +14,7 @@ import {
   requireInitiator,
   withEntry,
 } from "./mode-support.js";
+import { PersistentMap } from "./persistent-map.js";
 import { bytesJson, mapJson } from "./state-json.js";
 
 // macp.mode.quorum.v1 (modes.md §6).
@@ -55,7 +56,7 @@ export const quorumMode: ModeHandler<QuorumState> = {
     if (session.participants.length === 0) {
       return err(invalidEnvelope("a quorum session needs at least one participant"));
     }
-    return ok({ request: null, ballots: new Map() });
+    return ok({ request: null, ballots: PersistentMap.empty() });
   },
 
   authorizeSender(ctx, _state, envelope) {

@@ -1,3 +1,4 @@
+import { lowerCaseEquals, upperCaseEquals } from "../modes/letter-case.js";
 import type { PolicyDefinition } from "./policy-definition.js";
 import { type DecisionRules, parseDecisionRules } from "./policy-rules.js";
 import { evaluateWithRules, type PolicyVerdict, verdictFrom } from "./policy-verdict.js";
@@ -29,24 +30,27 @@ function evaluate(rules: DecisionRules, input: DecisionPolicyInput): PolicyVerdi
   const positive = input.outcomePositive;
 
   // 1. Evaluations. REVIEW means "no stance", so it never satisfies the requirement.
+  // (Each step reads the input only when the policy asks for it: this runs on every Commitment.)
   const { requiredBeforeVoting, minimumConfidence } = rules.evaluation;
-  const qualifying = input.evaluations.filter(
-    (evaluation) => evaluation.recommendation.toUpperCase() !== "REVIEW",
-  );
-  if (requiredBeforeVoting && minimumConfidence > 0) {
-    if (!qualifying.some((evaluation) => evaluation.confidence >= minimumConfidence)) {
-      deny.push(`no evaluation with a stance reaches minimum_confidence ${minimumConfidence}`);
+  if (requiredBeforeVoting) {
+    const qualifying = input.evaluations.filter(
+      (evaluation) => !upperCaseEquals(evaluation.recommendation, "REVIEW"),
+    );
+    if (minimumConfidence > 0) {
+      if (!qualifying.some((evaluation) => evaluation.confidence >= minimumConfidence)) {
+        deny.push(`no evaluation with a stance reaches minimum_confidence ${minimumConfidence}`);
+      }
+    } else if (qualifying.length === 0) {
+      deny.push("an evaluation with a stance is required before commitment");
     }
-  } else if (requiredBeforeVoting && qualifying.length === 0) {
-    deny.push("an evaluation with a stance is required before commitment");
   }
 
   // 2. Veto by critical objections, counted per message.
   const { criticalSeverityVetoes, vetoThreshold, criticalObjectionAction } =
     rules.objectionHandling;
   if (criticalSeverityVetoes) {
-    const critical = input.objections.filter(
-      (objection) => objection.severity.toLowerCase() === "critical",
+    const critical = input.objections.filter((objection) =>
+      lowerCaseEquals(objection.severity, "critical"),
     ).length;
     if (critical >= vetoThreshold) {
       const vetoed = `${critical} critical objection(s) reach the veto threshold ${vetoThreshold}`;
@@ -65,25 +69,26 @@ function evaluate(rules: DecisionRules, input: DecisionPolicyInput): PolicyVerdi
     }
   }
 
-  // 3. Counts. Abstainers are voters (they count toward the quorum) but not in the tally.
-  const voters = new Set(input.votes.map((vote) => vote.sender));
-  const approvals = input.votes.filter((vote) => vote.vote.toUpperCase() === "APPROVE");
-  const rejections = input.votes.filter((vote) => vote.vote.toUpperCase() === "REJECT");
-
-  // 4. Quorum, only when the policy asks for it.
+  // 3. Quorum, only when the policy asks for it. Abstainers are voters (they count
+  // toward the quorum) but not in the tally.
   const { requireVoteQuorum, allowDeclineOverApproval } = rules.commitment;
-  if (requireVoteQuorum && !quorumMet(rules, voters.size, input.participants.length)) {
-    deny.push(
-      `vote quorum not met: ${voters.size} voter(s) for ${rules.voting.quorum.type} ${rules.voting.quorum.value}`,
-    );
+  if (requireVoteQuorum) {
+    const voters = new Set(input.votes.map((vote) => vote.sender));
+    if (!quorumMet(rules, voters.size, input.participants.length)) {
+      deny.push(
+        `vote quorum not met: ${voters.size} voter(s) for ${rules.voting.quorum.type} ${rules.voting.quorum.value}`,
+      );
+    }
   }
 
-  // 5. The vote against the requested outcome.
+  // 4. The vote against the requested outcome.
   const algorithm = rules.voting.algorithm;
   if (algorithm === "none") {
     allow.push("no voting constraint: the outcome is taken at face value");
     return verdictFrom(deny, allow);
   }
+  const approvals = input.votes.filter((vote) => upperCaseEquals(vote.vote, "APPROVE"));
+  const rejections = input.votes.filter((vote) => upperCaseEquals(vote.vote, "REJECT"));
   const result = tally(rules, input, approvals, rejections);
   switch (result) {
     case "Passed":

@@ -1,12 +1,25 @@
 import type { JsonObject, JsonValue } from "../json.js";
 
+/** Values made by {@link frozenJsonCopy}: nothing in them can ever change. */
+const deeplyFrozen = new WeakSet<object>();
+
 /**
  * A deep copy of a JSON value, frozen throughout. Policies are bound to sessions
  * by reference for their whole life, so neither the caller that registered them
  * nor anyone reading them may change their rules afterwards.
  */
 export function frozenJsonCopy<T extends JsonValue>(value: T): T {
-  return copy(value) as T;
+  const frozen = copy(value);
+  if (frozen !== null && typeof frozen === "object") deeplyFrozen.add(frozen);
+  return frozen as T;
+}
+
+/**
+ * Whether `value` came from {@link frozenJsonCopy}, so that anything derived from
+ * it (parsed policy rules) may be computed once and kept.
+ */
+export function isDeeplyFrozen(value: object): boolean {
+  return deeplyFrozen.has(value);
 }
 
 function copy(value: JsonValue): JsonValue {

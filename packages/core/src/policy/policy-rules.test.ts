@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
+import type { JsonObject } from "../json.js";
+import { frozenJsonCopy } from "./frozen-json.js";
 import {
+  cachedCommitmentRules,
   commitmentRulesOrDefault,
   DEFAULT_COMMITMENT_RULES,
+  memoizeByRules,
   parseDecisionRules,
   parseHandoffRules,
   parseProposalRules,
@@ -73,5 +77,55 @@ describe("policy rule parsing", () => {
     expect(commitmentRulesOrDefault({ commitment: { authority: 1 } })).toEqual(
       DEFAULT_COMMITMENT_RULES,
     );
+  });
+});
+
+describe("reading a policy's rules once", () => {
+  it("reuses what it read from rules that can never change", () => {
+    let reads = 0;
+    const read = memoizeByRules((rules) => {
+      reads++;
+      return parseDecisionRules(rules);
+    });
+    const frozen = frozenJsonCopy({ voting: { algorithm: "majority" } });
+    const first = read(frozen);
+    expect(read(frozen)).toBe(first);
+    expect(reads).toBe(1);
+    expect(first._unsafeUnwrap().voting.algorithm).toBe("majority");
+  });
+
+  it("reads mutable rules every time, so a change is never missed", () => {
+    let reads = 0;
+    const read = memoizeByRules((rules) => {
+      reads++;
+      return parseDecisionRules(rules);
+    });
+    const rules: { voting: { algorithm: string } } = { voting: { algorithm: "majority" } };
+    expect(read(rules)._unsafeUnwrap().voting.algorithm).toBe("majority");
+    rules.voting.algorithm = "unanimous";
+    expect(read(rules)._unsafeUnwrap().voting.algorithm).toBe("unanimous");
+    expect(reads).toBe(2);
+    // Shallow freezing is not enough: nested values could still change.
+    const shallow = Object.freeze({ voting: { algorithm: "majority" } });
+    read(shallow);
+    read(shallow);
+    expect(reads).toBe(4);
+  });
+
+  it("gives the same answers cached and uncached", () => {
+    const cases: JsonObject[] = [
+      {},
+      { commitment: { authority: "any_participant" } },
+      { commitment: { authority: 1 } },
+      { acceptance: { criterion: "counterparty" }, rejection: "yes" },
+    ];
+    for (const rules of cases) {
+      const frozen = frozenJsonCopy(rules);
+      expect(cachedCommitmentRules(frozen)).toEqual(commitmentRulesOrDefault(rules));
+      expect(cachedCommitmentRules(frozen)).toBe(cachedCommitmentRules(frozen));
+      expect(rulesOrDefaults(parseProposalRules, frozen)).toEqual(
+        rulesOrDefaults(parseProposalRules, rules),
+      );
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { err, ok, type Result } from "neverthrow";
 import { isJsonObject, type JsonObject, type JsonValue } from "../json.js";
+import { isDeeplyFrozen } from "./frozen-json.js";
 
 // Typed views of a policy's `rules` object, one per standard mode (modes.md §9.9–§9.13).
 // Parsing follows the reference runtime's deserialisation: unknown keys are
@@ -196,6 +197,26 @@ export function commitmentRulesOrDefault(rules: JsonObject): CommitmentRules {
   return parseCommitmentRules(rules).unwrapOr(DEFAULT_COMMITMENT_RULES);
 }
 
+/**
+ * Memoizes a function of a rules object. Only rules that can never change
+ * (frozen by the policy registry or the log codec) are cached; any other rules
+ * object is read on every call, as before. Reading rules is pure, so a cached
+ * value is the one a fresh read would give. Values are shared: callers must not
+ * mutate them.
+ */
+export function memoizeByRules<R>(read: (rules: JsonObject) => R): (rules: JsonObject) => R {
+  const cache = new WeakMap<JsonObject, R>();
+  return (rules) => {
+    if (cache.has(rules)) return cache.get(rules) as R;
+    const value = read(rules);
+    if (isDeeplyFrozen(rules)) cache.set(rules, value);
+    return value;
+  };
+}
+
+/** {@link commitmentRulesOrDefault}, read once per immutable rules object. */
+export const cachedCommitmentRules = memoizeByRules(commitmentRulesOrDefault);
+
 export function parseDecisionRules(rules: JsonObject): Result<DecisionRules, string> {
   const reader = new RuleReader();
   const voting = reader.section(rules, "voting", "");
@@ -313,6 +334,18 @@ export function rulesOrDefaults<R>(
   parse: (rules: JsonObject) => Result<R, string>,
   rules: JsonObject,
 ): R {
+  let read = rulesOrDefaultsReaders.get(parse) as ((rules: JsonObject) => R) | undefined;
+  if (read === undefined) {
+    read = memoizeByRules((value) => parseOrDefaults(parse, value));
+    rulesOrDefaultsReaders.set(parse, read);
+  }
+  return read(rules);
+}
+
+/** A memoized {@link parseOrDefaults} per parser. */
+const rulesOrDefaultsReaders = new WeakMap<object, (rules: JsonObject) => unknown>();
+
+function parseOrDefaults<R>(parse: (rules: JsonObject) => Result<R, string>, rules: JsonObject): R {
   return parse(rules)
     .orElse(() => parse({}))
     .match(

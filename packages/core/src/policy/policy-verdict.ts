@@ -3,6 +3,7 @@ import { ErrorCode, type MacpError, macpError } from "../errors.js";
 import type { JsonObject } from "../json.js";
 import type { PolicyDefinition } from "./policy-definition.js";
 import { SUPPORTED_POLICY_SCHEMA_VERSIONS } from "./policy-descriptor.js";
+import { memoizeByRules } from "./policy-rules.js";
 
 /** What an evaluator concluded. Only `allowed: true` lets a Commitment through (fail closed). */
 export interface PolicyVerdict {
@@ -42,21 +43,39 @@ export function evaluateWithRules<R>(
       `policy '${policy.policyId}' has unsupported schema_version ${policy.schemaVersion}`,
     ]);
   }
-  const rules = parse(policy.rules);
+  const rules = memoized(parse)(policy.rules);
   if (rules.isErr()) {
     return denyVerdict([`policy '${policy.policyId}' rules cannot be read: ${rules.error}`]);
   }
   return evaluate(rules.value);
 }
 
+const ALLOWED: Result<void, MacpError> = ok(undefined);
+
+/** Each parser, memoized per immutable rules object: a policy's rules are read once. */
+const memoizedParsers = new WeakMap<object, (rules: JsonObject) => Result<unknown, string>>();
+
+function memoized<R>(
+  parse: (rules: JsonObject) => Result<R, string>,
+): (rules: JsonObject) => Result<R, string> {
+  let read = memoizedParsers.get(parse);
+  if (read === undefined) {
+    read = memoizeByRules(parse);
+    memoizedParsers.set(parse, read);
+  }
+  return read as (rules: JsonObject) => Result<R, string>;
+}
+
 /** A denial becomes POLICY_DENIED carrying the reasons (sent as `{"reasons": [...]}` details). */
 export function verdictToResult(verdict: PolicyVerdict): Result<void, MacpError> {
-  if (verdict.allowed) return ok(undefined);
-  return err(
-    macpError(
-      ErrorCode.POLICY_DENIED,
-      `commitment denied by policy: ${verdict.reasons.join("; ")}`,
-      verdict.reasons,
-    ),
+  return verdict.allowed ? ALLOWED : err(policyDeniedError(verdict));
+}
+
+/** The POLICY_DENIED error of a denying verdict. */
+export function policyDeniedError(verdict: PolicyVerdict): MacpError {
+  return macpError(
+    ErrorCode.POLICY_DENIED,
+    `commitment denied by policy: ${verdict.reasons.join("; ")}`,
+    verdict.reasons,
   );
 }

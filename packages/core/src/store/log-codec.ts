@@ -8,6 +8,7 @@ import {
 import { EnvelopeSchema, ModeDescriptorSchema } from "@macp/proto";
 import { err, ok, type Result } from "neverthrow";
 import { isJsonObject } from "../json.js";
+import { frozenJsonCopy } from "../policy/frozen-json.js";
 import type { InternalRecordType, LogRecord, SessionBinding } from "./log-record.js";
 
 // A compact binary form of one log record, shared by every durable store so a
@@ -112,7 +113,8 @@ function bindingFromJson(json: unknown): SessionBinding | undefined {
       policyId: String(policy.policyId),
       mode: String(policy.mode),
       description: String(policy.description),
-      rules: policy.rules,
+      // Frozen like a registered policy's rules, so they are parsed once per session.
+      rules: frozenJsonCopy(policy.rules),
       schemaVersion: Number(policy.schemaVersion),
       registeredAtUnixMs: Number(policy.registeredAtUnixMs),
     },
