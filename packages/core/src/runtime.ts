@@ -279,7 +279,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
     }
   }
 
-  private sendNow(envelope: Envelope | undefined, caller: Caller): MaybeAsync<Outcome<Ack>> {
+  sendNow(envelope: Envelope | undefined, caller: Caller): MaybeAsync<Outcome<Ack>> {
     if (envelope === undefined) {
       return err(macpError(ErrorCode.INVALID_REQUEST, "SendRequest.envelope is required"));
     }

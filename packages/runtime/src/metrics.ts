@@ -304,6 +304,17 @@ export function createRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runti
           recordSend(envelope, result);
           return result;
         },
+        sendNow(envelope, caller) {
+          const result = runtime.sendNow(envelope, caller);
+          if (result instanceof Promise) {
+            return result.then((settled) => {
+              recordSend(envelope, settled);
+              return settled;
+            });
+          }
+          recordSend(envelope, result);
+          return result;
+        },
         openSessionStream: (caller, signal) =>
           runtime
             .openSessionStream(caller, signal)
