@@ -1,5 +1,7 @@
 // `npm run bench`: prints the kernel and server figures.
 import { runP1 } from "./p1-send.js";
+import { formatP2Summary, runP2 } from "./p2/index.js";
+import { formatP3, formatP4Disk, runP3, runP4Disk } from "./p3/index.js";
 import { runP4 } from "./p4-replay.js";
 import { runP5 } from "./p5-memory.js";
 
@@ -23,6 +25,12 @@ async function main(): Promise<void> {
         `decode payload ${fmt(pb.decodePayload)} µs, encode SendResponse ${fmt(pb.encodeResponse)} µs`,
     );
   }
+  if (wanted("P2")) {
+    console.log(formatP2Summary(await runP2()));
+  }
+  if (wanted("P3")) {
+    for (const line of formatP3(await runP3())) console.log(line);
+  }
   if (wanted("P4")) {
     const p4 = await runP4("mix");
     console.log(
@@ -35,6 +43,7 @@ async function main(): Promise<void> {
       `    same size, each session start + proposal + 98 evaluations (growing state): ` +
         `${fmt(worst.entriesPerSecond / 1e6)} M entries/s`,
     );
+    for (const line of formatP4Disk(await runP4Disk())) console.log(line);
   }
   if (wanted("P5")) {
     const p5 = await runP5();
