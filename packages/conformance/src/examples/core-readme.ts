@@ -77,8 +77,11 @@ export async function runExample() {
 
   // Errors are values: a refusal is `ack.error` with a protocol code, never a throw.
   if (ack.isErr()) throw new Error(`${ack.error.code}: ${ack.error.message}`);
-  const snapshot = runtime.inspectSession(sessionId);
-  const votes = (snapshot?.modeState as { votes: Record<string, object> }).votes;
+  // The mode state in the JSON shape of the protocol's conformance fixtures.
+  const modeState = runtime.inspectSession(sessionId)?.modeState as {
+    votes: Record<string, object>;
+  };
+  const votes = modeState.votes;
   return {
     state: `SESSION_STATE_${SessionState[ack.value.sessionState]}`,
     votes: Object.keys(votes.p1 ?? {}).length,
