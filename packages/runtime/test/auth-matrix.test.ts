@@ -20,7 +20,7 @@ let jwks: Server;
 let running: RunningRuntime;
 let sessions: Http2SessionManager;
 let client: ReturnType<typeof createClient<typeof MACPRuntimeService>>;
-let privateKey: CryptoKey;
+let privateKey: Awaited<ReturnType<typeof generateKeyPair>>["privateKey"];
 
 const staticTokens = [
   {
@@ -82,7 +82,7 @@ async function statusOf(call: Promise<unknown>): Promise<Code | undefined> {
 
 beforeAll(async () => {
   const pair = await generateKeyPair("RS256", { extractable: true });
-  privateKey = pair.privateKey as CryptoKey;
+  privateKey = pair.privateKey;
   const publicJwk = { ...(await exportJWK(pair.publicKey)), kid: KID, alg: "RS256", use: "sig" };
   jwks = createServer((_, response) => {
     response.setHeader("content-type", "application/json");
