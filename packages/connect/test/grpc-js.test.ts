@@ -131,12 +131,16 @@ beforeAll(async () => {
     defaults: true,
     oneofs: true,
   });
-  // biome-ignore lint/suspicious/noExplicitAny: grpc-js's loaded package tree is untyped by design.
-  const loaded = grpc.loadPackageDefinition(definition) as any;
+  // grpc-js's loaded package tree is untyped by design: name the two constructors we use.
+  type Constructor<T> = new (target: string, credentials: grpc.ChannelCredentials) => T;
+  const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+    macp: { v1: { MACPRuntimeService: Constructor<MacpClient> } };
+    grpc: { health: { v1: { Health: Constructor<HealthClient> } } };
+  };
   const target = `127.0.0.1:${server.address.port}`;
   const credentials = grpc.credentials.createInsecure();
-  client = new loaded.macp.v1.MACPRuntimeService(target, credentials) as MacpClient;
-  healthClient = new loaded.grpc.health.v1.Health(target, credentials) as HealthClient;
+  client = new loaded.macp.v1.MACPRuntimeService(target, credentials);
+  healthClient = new loaded.grpc.health.v1.Health(target, credentials);
 });
 
 afterAll(async () => {

@@ -818,40 +818,39 @@ class Runtime implements MacpRuntime, KernelForStreams {
 
   cancelSession(sessionId: string, reason: string, caller: Caller): Promise<Outcome<Ack>> {
     return this.control(sessionId, caller, async (session, identity) => {
+      // Cancelling a finished session succeeds with its state (LC-17): SDKs cancel in `finally`.
       if (session.isTerminal) return ok(this.controlAck(sessionId, session.state));
-      const now = this.clock.now();
       const payload = toBinary(
         SessionCancelPayloadSchema,
         create(SessionCancelPayloadSchema, { reason, cancelledBy: identity.sender }),
       );
-      const appended = await this.appendInternal(session, "SessionCancel", payload, now);
-      if (appended.isErr()) return err(appended.error);
-      this.applyCancel(session, now, true);
-      return ok(this.controlAck(sessionId, session.state, now));
+      return this.recordControl(session, "SessionCancel", payload, (now) => {
+        this.applyCancel(session, now, true);
+        return undefined;
+      });
     });
   }
 
   suspendSession(sessionId: string, reason: string, caller: Caller): Promise<Outcome<Ack>> {
     return this.control(sessionId, caller, async (session, identity) => {
       if (session.state !== SessionState.OPEN) return err(this.notOpen(session));
-      const now = this.clock.now();
       const payload = toBinary(
         SessionSuspendPayloadSchema,
         create(SessionSuspendPayloadSchema, { reason, suspendedBy: identity.sender }),
       );
-      const appended = await this.appendInternal(session, "SessionSuspend", payload, now);
-      if (appended.isErr()) return err(appended.error);
-      this.applySuspend(session, now, true);
-      return ok(this.controlAck(sessionId, session.state, now));
+      return this.recordControl(session, "SessionSuspend", payload, (now) => {
+        this.applySuspend(session, now, true);
+        return undefined;
+      });
     });
   }
 
   resumeSession(sessionId: string, reason: string, caller: Caller): Promise<Outcome<Ack>> {
     return this.control(sessionId, caller, async (session, identity) => {
       if (session.state !== SessionState.SUSPENDED) return err(this.notOpen(session));
-      const now = this.clock.now();
       // banked_ms follows the spec (remaining TTL at suspension); the new deadline is the same
       // either way (core.md LC-15).
+      const now = this.clock.now();
       const bankedMs = Math.max(0, session.expiresAtMs - (session.suspendedAtMs ?? now));
       const payload = toBinary(
         SessionResumePayloadSchema,
@@ -861,18 +860,33 @@ class Runtime implements MacpRuntime, KernelForStreams {
           bankedMs: BigInt(bankedMs),
         }),
       );
-      const appended = await this.appendInternal(session, "SessionResume", payload, now);
-      if (appended.isErr()) return err(appended.error);
-      if (this.applyResume(session, now, true) === "expired") {
-        return err(
-          macpError(
-            ErrorCode.SESSION_NOT_OPEN,
-            `session "${sessionId}" exceeded its suspension budget and expired`,
-          ),
-        );
-      }
-      return ok(this.controlAck(sessionId, session.state, now));
+      return this.recordControl(session, "SessionResume", payload, (at) =>
+        this.applyResume(session, at, true) === "expired"
+          ? macpError(
+              ErrorCode.SESSION_NOT_OPEN,
+              `session "${sessionId}" exceeded its suspension budget and expired`,
+            )
+          : undefined,
+      );
     });
+  }
+
+  /**
+   * Appends a runtime record for a control RPC, then applies it. `apply` may
+   * report that the transition ended differently (a resume past the cap).
+   */
+  private async recordControl(
+    session: Session,
+    type: InternalRecordType,
+    payload: Uint8Array,
+    apply: (now: number) => MacpError | undefined,
+  ): Promise<Outcome<Ack>> {
+    const now = this.clock.now();
+    const appended = await this.appendInternal(session, type, payload, now);
+    if (appended.isErr()) return err(appended.error);
+    const refused = apply(now);
+    if (refused !== undefined) return err(refused);
+    return ok(this.controlAck(session.view.sessionId, session.state, now));
   }
 
   /** CTL-2: authenticate, look up with lazy expiry, authorize, then act under the session lock. */
