@@ -99,11 +99,18 @@ class Child {
     const id = ++this.nextId;
     return new Promise((answer) => {
       this.pending.set(id, answer);
-      try {
-        this.process.send({ ...message, id });
-      } catch {
+      const unsent = () => {
         this.pending.delete(id);
         answer(undefined);
+      };
+      try {
+        // A child killed a moment ago fails the write asynchronously (EPIPE):
+        // the callback takes that error, so it is an unanswered request, not a crash.
+        this.process.send({ ...message, id }, (error) => {
+          if (error) unsent();
+        });
+      } catch {
+        unsent();
       }
     });
   }
