@@ -102,24 +102,9 @@ export function decisionLifecycle(sessionId: string): { envelope: Envelope; as: 
       voter,
       payload(decision.VotePayloadSchema, { proposalId: "p1", vote: "APPROVE", reason: "ok" }),
     ]),
-    [
-      "Commitment",
-      INITIATOR,
-      payload(CommitmentPayloadSchema, {
-        commitmentId: "c1",
-        action: "decision.selected",
-        authorityScope: "release",
-        reason: "approved",
-        modeVersion: "1.0.0",
-        configurationVersion: "cfg-1",
-        outcomePositive: true,
-      }),
-    ],
+    commitmentStep(),
   ];
-  return steps.map(([messageType, sender, body], i) => ({
-    envelope: envelope(sessionId, messageType, `m${i}`, sender, body),
-    as: identityOf(sender),
-  }));
+  return toTraffic(sessionId, steps);
 }
 
 /** The twelve voters of {@link decisionHistory}. */
@@ -194,7 +179,13 @@ export function decisionHistory(sessionId: string): { envelope: Envelope; as: Id
       ]);
     }
   }
-  steps.push([
+  steps.push(commitmentStep());
+  return toTraffic(sessionId, steps);
+}
+
+/** The initiator's positive Commitment that ends every benchmark session. */
+function commitmentStep(): [string, string, Uint8Array] {
+  return [
     "Commitment",
     INITIATOR,
     payload(CommitmentPayloadSchema, {
@@ -206,7 +197,14 @@ export function decisionHistory(sessionId: string): { envelope: Envelope; as: Id
       configurationVersion: "cfg-1",
       outcomePositive: true,
     }),
-  ]);
+  ];
+}
+
+/** Numbers the steps m0, m1, … and pairs each envelope with its sender's identity. */
+function toTraffic(
+  sessionId: string,
+  steps: readonly [string, string, Uint8Array][],
+): { envelope: Envelope; as: Identity }[] {
   return steps.map(([messageType, sender, body], i) => ({
     envelope: envelope(sessionId, messageType, `m${i}`, sender, body),
     as: identityOf(sender),

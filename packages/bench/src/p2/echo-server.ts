@@ -1,7 +1,7 @@
 // A bare echo server answering Send with a fixed Ack, run as a child process
 // of the P2 benchmark: `echo-server.js connect` (Connect on Node's HTTP/2, the
 // runtime's own stack) or `echo-server.js grpc-js` (@grpc/grpc-js). Both
-// decode the request, as any real server must, and encode the fixed answer.
+// decode the request, as every real server must, and encode the fixed answer.
 
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";

@@ -1,4 +1,4 @@
-import { type CommitmentPayload, CommitmentPayloadSchema } from "@macp/proto";
+import { type CommitmentPayload, CommitmentPayloadSchema, type Envelope } from "@macp/proto";
 import { err, type Result } from "neverthrow";
 import type { MacpError } from "../errors.js";
 import type { SessionView } from "../mode-handler.js";
@@ -10,6 +10,8 @@ import {
   invalidEnvelope,
   isBlank,
   OK_VOID,
+  requireDeclaredParticipant,
+  requireInitiator,
 } from "./mode-support.js";
 
 // Commitment handling shared by every mode (modes.md §0.4–§0.6, core.md CMT-1..CMT-6).
@@ -132,4 +134,25 @@ export function validateCommitmentPayload(
     );
   }
   return decoded;
+}
+
+/**
+ * The sender rule of the orchestrated modes (task, quorum, handoff): one
+ * opening message type that only the initiator sends (whether or not it is a
+ * participant), Commitment by commitment authority, and everything else by
+ * declared participants.
+ */
+export function authorizeOrchestrated(
+  session: SessionView,
+  envelope: Envelope,
+  initiatorOnlyType: string,
+): Result<void, MacpError> {
+  switch (envelope.messageType) {
+    case initiatorOnlyType:
+      return requireInitiator(session, envelope.sender, initiatorOnlyType);
+    case COMMITMENT:
+      return checkCommitmentAuthority(session, envelope.sender);
+    default:
+      return requireDeclaredParticipant(session, envelope.sender, envelope.messageType);
+  }
 }

@@ -13,13 +13,12 @@ import type {
 import { evaluateHandoffPolicy } from "../policy/mode-evaluators.js";
 import { parseHandoffRules, rulesOrDefaults } from "../policy/policy-rules.js";
 import { verdictToResult } from "../policy/policy-verdict.js";
-import { COMMITMENT, checkCommitmentAuthority, validateCommitmentPayload } from "./commitment.js";
+import { authorizeOrchestrated, COMMITMENT, validateCommitmentPayload } from "./commitment.js";
 import {
   decodePayload,
   forbidden,
   invalidEnvelope,
   isDeclaredParticipant,
-  requireDeclaredParticipant,
   requireInitiator,
   withEntry,
 } from "./mode-support.js";
@@ -79,14 +78,7 @@ export const handoffMode: ModeHandler<HandoffState> = {
   },
 
   authorizeSender(ctx, _state, envelope) {
-    switch (envelope.messageType) {
-      case "HandoffOffer":
-        return requireInitiator(ctx.session, envelope.sender, "HandoffOffer");
-      case COMMITMENT:
-        return checkCommitmentAuthority(ctx.session, envelope.sender);
-      default:
-        return requireDeclaredParticipant(ctx.session, envelope.sender, envelope.messageType);
-    }
+    return authorizeOrchestrated(ctx.session, envelope, "HandoffOffer");
   },
 
   onMessage(ctx, state, envelope) {

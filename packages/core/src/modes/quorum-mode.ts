@@ -6,14 +6,8 @@ import type { ModeHandler, ModeStep, SessionView } from "../mode-handler.js";
 import { evaluateQuorumPolicy, percentageOfParticipants } from "../policy/mode-evaluators.js";
 import { parseQuorumRules, rulesOrDefaults } from "../policy/policy-rules.js";
 import { verdictToResult } from "../policy/policy-verdict.js";
-import { COMMITMENT, checkCommitmentAuthority, validateCommitmentPayload } from "./commitment.js";
-import {
-  decodePayload,
-  invalidEnvelope,
-  requireDeclaredParticipant,
-  requireInitiator,
-  withEntry,
-} from "./mode-support.js";
+import { authorizeOrchestrated, COMMITMENT, validateCommitmentPayload } from "./commitment.js";
+import { decodePayload, invalidEnvelope, requireInitiator, withEntry } from "./mode-support.js";
 import { PersistentMap } from "./persistent-map.js";
 import { bytesJson, mapJson } from "./state-json.js";
 
@@ -59,16 +53,9 @@ export const quorumMode: ModeHandler<QuorumState> = {
     return ok({ request: null, ballots: PersistentMap.empty() });
   },
 
+  // The voter pool is exactly the declared participants.
   authorizeSender(ctx, _state, envelope) {
-    switch (envelope.messageType) {
-      case "ApprovalRequest":
-        return requireInitiator(ctx.session, envelope.sender, "ApprovalRequest");
-      case COMMITMENT:
-        return checkCommitmentAuthority(ctx.session, envelope.sender);
-      default:
-        // The voter pool is exactly the declared participants.
-        return requireDeclaredParticipant(ctx.session, envelope.sender, envelope.messageType);
-    }
+    return authorizeOrchestrated(ctx.session, envelope, "ApprovalRequest");
   },
 
   onMessage(ctx, state, envelope) {

@@ -6,14 +6,13 @@ import type { ModeHandler, ModeStep, SessionView } from "../mode-handler.js";
 import { evaluateTaskPolicy } from "../policy/mode-evaluators.js";
 import { parseTaskRules, rulesOrDefaults, type TaskRules } from "../policy/policy-rules.js";
 import { verdictToResult } from "../policy/policy-verdict.js";
-import { COMMITMENT, checkCommitmentAuthority, validateCommitmentPayload } from "./commitment.js";
+import { authorizeOrchestrated, COMMITMENT, validateCommitmentPayload } from "./commitment.js";
 import {
   decodePayload,
   forbidden,
   invalidEnvelope,
   isDeclaredParticipant,
   policyDenied,
-  requireDeclaredParticipant,
   requireInitiator,
 } from "./mode-support.js";
 import { bytesJson } from "./state-json.js";
@@ -89,14 +88,7 @@ export const taskMode: ModeHandler<TaskState> = {
   },
 
   authorizeSender(ctx, _state, envelope) {
-    switch (envelope.messageType) {
-      case "TaskRequest":
-        return requireInitiator(ctx.session, envelope.sender, "TaskRequest");
-      case COMMITMENT:
-        return checkCommitmentAuthority(ctx.session, envelope.sender);
-      default:
-        return requireDeclaredParticipant(ctx.session, envelope.sender, envelope.messageType);
-    }
+    return authorizeOrchestrated(ctx.session, envelope, "TaskRequest");
   },
 
   onMessage(ctx, state, envelope) {
