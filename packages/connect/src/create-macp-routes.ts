@@ -123,8 +123,7 @@ export function createMacpRoutes(
         },
 
         // Send is the hot path: no async function and no await unless the
-        // authenticator or the store really has to wait (a promise hop per call
-        // costs measurable server CPU).
+        // authenticator has to wait (a promise hop per call costs measurable server CPU).
         send(request, context) {
           const answer = (result: Result<Ack, MacpError>): SendResponseInit => {
             if (result.isOk()) return { ack: result.value };
@@ -136,10 +135,7 @@ export function createMacpRoutes(
               }),
             };
           };
-          const accept = (caller: Caller) => {
-            const result = runtime.sendNow(request.envelope, caller);
-            return result instanceof Promise ? result.then(answer) : answer(result);
-          };
+          const accept = (caller: Caller) => runtime.send(request.envelope, caller).then(answer);
           const caller = options.authenticate(context.requestHeader);
           return caller instanceof Promise ? caller.then(accept) : accept(caller);
         },

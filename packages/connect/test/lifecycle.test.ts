@@ -40,7 +40,7 @@ function gatedRuntime(runtime: MacpRuntime): {
   let closed = false;
   const gated = new Proxy(runtime, {
     get(target, property) {
-      if (property === "send" || property === "sendNow") {
+      if (property === "send") {
         return async (...args: Parameters<MacpRuntime["send"]>) => {
           await gate;
           return target.send(...args);

@@ -80,9 +80,11 @@ export {
   type SessionStream,
   type SessionStreamOutput,
 } from "./runtime-api.js";
+export type { ControlOperation, RuntimeObserver, StreamRpc } from "./runtime-observer.js";
 export {
   type Clock,
   DEFAULT_LIMITS,
+  type ModePlugin,
   type RuntimeInfoOptions,
   type RuntimeLimits,
   type RuntimeLogger,

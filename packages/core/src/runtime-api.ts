@@ -102,15 +102,6 @@ export interface MacpRuntime {
   initialize(request: InitializeRequest): Result<InitializeResponse, MacpError>;
   /** Accepts or refuses one envelope. Duplicates succeed with `duplicate: true`. */
   send(envelope: Envelope | undefined, caller: Caller): Promise<Result<Ack, MacpError>>;
-  /**
-   * The same as {@link send}, but answers synchronously when nothing has to
-   * wait (a synchronous store, an idle session), so transports can skip a
-   * promise hop on their hot path.
-   */
-  sendNow(
-    envelope: Envelope | undefined,
-    caller: Caller,
-  ): Result<Ack, MacpError> | Promise<Result<Ack, MacpError>>;
   /** Opens the server side of a StreamSession call (authentication is checked here). */
   openSessionStream(caller: Caller, signal?: AbortSignal): Result<SessionStream, MacpError>;
   getSession(sessionId: string, caller: Caller): Promise<Result<SessionMetadata, MacpError>>;

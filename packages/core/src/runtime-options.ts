@@ -1,4 +1,7 @@
+import type { ModeDescriptor } from "@macp/proto";
+import type { ModeHandler } from "./mode-handler.js";
 import type { PolicyDefinition } from "./policy/policy-definition.js";
+import type { RuntimeObserver } from "./runtime-observer.js";
 import type { SessionStore } from "./store/session-store.js";
 
 /** The runtime's only source of time. Hosts pass the wall clock; tests pass a simulated one. */
@@ -72,6 +75,17 @@ export interface RuntimeInfoOptions {
   readonly websiteUrl: string;
 }
 
+/** A mode the host plugs in: its descriptor and the pure state machine behind it. */
+export interface ModePlugin {
+  /** What ListModes/ListExtModes report; `mode` is the name envelopes carry. */
+  readonly descriptor: ModeDescriptor;
+  readonly handler: ModeHandler;
+  /** Listed by ListModes (true) or ListExtModes (false). Default false. */
+  readonly standardsTrack?: boolean;
+  /** Apply the canonical SessionStart checks (ttl, versions, participants). Default false. */
+  readonly strict?: boolean;
+}
+
 export interface RuntimeOptions {
   /** Required: the core never reads the system clock. */
   readonly clock: Clock;
@@ -87,6 +101,13 @@ export interface RuntimeOptions {
   readonly runtimeInfo?: Partial<RuntimeInfoOptions>;
   /** Default: discards everything. */
   readonly logger?: RuntimeLogger;
+  /**
+   * Modes to serve besides the built-in ones. They cannot be unregistered over
+   * the wire. Default none; a blank or already-taken name throws.
+   */
+  readonly modes?: readonly ModePlugin[];
+  /** Hooks for metrics and housekeeping (see {@link RuntimeObserver}). Default none. */
+  readonly observer?: RuntimeObserver;
   /** Make any session that fails to recover fail `recover()` instead of being quarantined. Default false. */
   readonly strictRecovery?: boolean;
 }

@@ -1,11 +1,11 @@
-// Prometheus metrics for the runtime server. The runtime is wrapped rather
-// than edited: every RPC reaches the core through the wrapper, which tallies
-// outcomes in plain counters on the hot path and hands them to prom-client
-// only when a scrape asks (prom-client hashes label sets on every inc()).
+// Prometheus metrics for the runtime server. The core reports what happens
+// through its observer hook (`createRuntime({ observer })`); the observer
+// tallies outcomes in plain counters on the hot path and hands them to
+// prom-client only when a scrape asks (prom-client hashes label sets on every inc()).
 
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Caller, MacpRuntime, RecoveryReport, SessionStream } from "@macp/core";
+import type { Caller, MacpRuntime, RecoveryReport, RuntimeObserver } from "@macp/core";
 import { createIdentity } from "@macp/core";
 import { type Envelope, SessionState } from "@macp/proto";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
@@ -39,11 +39,13 @@ export interface RuntimeMetricsOptions {
   readonly processMetrics?: boolean;
 }
 
-/** The runtime's metrics, and the wrapper that records them. */
+/** The runtime's metrics, and the observer that records them. */
 export interface RuntimeMetrics {
   readonly registry: Registry;
-  /** Returns a runtime that behaves exactly like `runtime` and records what passes through it. */
-  instrument(runtime: MacpRuntime): MacpRuntime;
+  /** Give it to `createRuntime({ observer })`: it records sends, control calls and streams. */
+  readonly observer: RuntimeObserver;
+  /** Counts `runtime`'s sessions by state at every scrape. */
+  watchSessions(runtime: MacpRuntime): void;
   /** Wraps an authenticate hook to count refused credentials. */
   instrumentAuthenticate<H>(
     authenticate: (headers: H) => Caller | Promise<Caller>,
@@ -226,57 +228,6 @@ export function createRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runti
     else control.add(`${operation}${SEP}rejected${SEP}${result.value.error?.code ?? ""}`);
   };
 
-  const track = <T>(
-    rpc: string,
-    source: AsyncIterable<T>,
-    signal?: AbortSignal,
-  ): AsyncIterable<T> => {
-    streamsOpened.add(rpc);
-    streamsOpen.set(rpc, (streamsOpen.get(rpc) ?? 0) + 1);
-    let ended = false;
-    const end = (): void => {
-      if (ended) return;
-      ended = true;
-      streamsOpen.set(rpc, (streamsOpen.get(rpc) ?? 1) - 1);
-      signal?.removeEventListener("abort", end);
-    };
-    // A consumer may drop the stream without finishing it; the call's signal
-    // still tells us it is over.
-    if (signal?.aborted === true) end();
-    else signal?.addEventListener("abort", end, { once: true });
-    return {
-      [Symbol.asyncIterator]() {
-        const iterator = source[Symbol.asyncIterator]();
-        return {
-          async next() {
-            try {
-              const step = await iterator.next();
-              if (step.done === true) end();
-              return step;
-            } catch (error) {
-              end();
-              throw error;
-            }
-          },
-          async return(value?: unknown) {
-            end();
-            if (iterator.return !== undefined) return iterator.return(value);
-            return { done: true, value: undefined };
-          },
-        };
-      },
-    };
-  };
-
-  const trackSessionStream = (stream: SessionStream, signal?: AbortSignal): SessionStream => ({
-    push(frame) {
-      frames.add(frame.envelope !== undefined ? "envelope" : "subscribe");
-      return stream.push(frame);
-    },
-    end: () => stream.end(),
-    outputs: track("StreamSession", stream.outputs, signal),
-  });
-
   return {
     registry,
     render: () => registry.metrics(),
@@ -295,78 +246,22 @@ export function createRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runti
         return caller instanceof Promise ? caller.then(count) : count(caller);
       };
     },
-    instrument(runtime) {
+    watchSessions(runtime) {
       inspect = runtime;
-      return {
-        initialize: (request) => runtime.initialize(request),
-        async send(envelope, caller) {
-          const result = await runtime.send(envelope, caller);
-          recordSend(envelope, result);
-          return result;
-        },
-        sendNow(envelope, caller) {
-          const result = runtime.sendNow(envelope, caller);
-          if (result instanceof Promise) {
-            return result.then((settled) => {
-              recordSend(envelope, settled);
-              return settled;
-            });
-          }
-          recordSend(envelope, result);
-          return result;
-        },
-        openSessionStream: (caller, signal) =>
-          runtime
-            .openSessionStream(caller, signal)
-            .map((stream) => trackSessionStream(stream, signal)),
-        getSession: (sessionId, caller) => runtime.getSession(sessionId, caller),
-        listSessions: (listOptions, caller) => runtime.listSessions(listOptions, caller),
-        async cancelSession(sessionId, reason, caller) {
-          const result = await runtime.cancelSession(sessionId, reason, caller);
-          recordControl("cancel", result);
-          return result;
-        },
-        async suspendSession(sessionId, reason, caller) {
-          const result = await runtime.suspendSession(sessionId, reason, caller);
-          recordControl("suspend", result);
-          return result;
-        },
-        async resumeSession(sessionId, reason, caller) {
-          const result = await runtime.resumeSession(sessionId, reason, caller);
-          recordControl("resume", result);
-          return result;
-        },
-        getManifest: (agentId) => runtime.getManifest(agentId),
-        listModes: () => runtime.listModes(),
-        listExtModes: () => runtime.listExtModes(),
-        listRoots: () => runtime.listRoots(),
-        registerExtMode: (descriptor, caller) => runtime.registerExtMode(descriptor, caller),
-        unregisterExtMode: (mode, caller) => runtime.unregisterExtMode(mode, caller),
-        promoteMode: (mode, promotedName, caller) =>
-          runtime.promoteMode(mode, promotedName, caller),
-        registerPolicy: (descriptor, caller) => runtime.registerPolicy(descriptor, caller),
-        unregisterPolicy: (policyId, caller) => runtime.unregisterPolicy(policyId, caller),
-        getPolicy: (policyId, caller) => runtime.getPolicy(policyId, caller),
-        listPolicies: (mode, caller) => runtime.listPolicies(mode, caller),
-        watchSessions: (caller, signal) =>
-          runtime
-            .watchSessions(caller, signal)
-            .map((events) => track("WatchSessions", events, signal)),
-        watchSignals: (caller, signal) =>
-          runtime
-            .watchSignals(caller, signal)
-            .map((events) => track("WatchSignals", events, signal)),
-        watchModeRegistry: (signal) =>
-          track("WatchModeRegistry", runtime.watchModeRegistry(signal), signal),
-        watchRoots: (signal) => track("WatchRoots", runtime.watchRoots(signal), signal),
-        watchPolicies: (signal) => track("WatchPolicies", runtime.watchPolicies(signal), signal),
-        inspectSession: (sessionId) => runtime.inspectSession(sessionId),
-        readHistory: (sessionId) => runtime.readHistory(sessionId),
-        nextDeadline: () => runtime.nextDeadline(),
-        processDueWork: () => runtime.processDueWork(),
-        recover: () => runtime.recover(),
-        close: () => runtime.close(),
-      };
+    },
+    observer: {
+      sendSettled: recordSend,
+      controlSettled: recordControl,
+      streamOpened(rpc) {
+        streamsOpened.add(rpc);
+        streamsOpen.set(rpc, (streamsOpen.get(rpc) ?? 0) + 1);
+      },
+      streamClosed(rpc) {
+        streamsOpen.set(rpc, (streamsOpen.get(rpc) ?? 1) - 1);
+      },
+      streamFrame(kind) {
+        frames.add(kind);
+      },
     },
   };
 }

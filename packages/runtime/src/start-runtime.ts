@@ -43,7 +43,7 @@ export interface StartRuntimeOptions {
 
 /** The server `macp-runtime` runs. */
 export interface RunningRuntime {
-  /** The runtime behind the listener (instrumented for metrics). */
+  /** The runtime behind the listener (observed for metrics). */
   readonly runtime: MacpRuntime;
   /** The bound gRPC address; the port is the real one when 0 was configured. */
   readonly address: { readonly host: string; readonly port: number };
@@ -97,6 +97,7 @@ export async function startRuntime(
     }
 
     const policies = await loadPolicies(config, logger);
+    const metrics = createRuntimeMetrics();
 
     runtime = createRuntime({
       clock,
@@ -117,9 +118,9 @@ export async function startRuntime(
       },
       logger: runtimeLogger,
       strictRecovery: config.strictRecovery,
+      observer: metrics.observer,
     });
-
-    const metrics = createRuntimeMetrics();
+    metrics.watchSessions(runtime);
     let report: Awaited<ReturnType<MacpRuntime["recover"]>>;
     try {
       report = await runtime.recover();
@@ -139,7 +140,7 @@ export async function startRuntime(
     authenticator = auth;
     const tls = await readTls(config);
     server = await listen(config, {
-      runtime: metrics.instrument(runtime),
+      runtime,
       authenticate: metrics.instrumentAuthenticate((headers: Headers) =>
         auth.authenticate(headers),
       ),
@@ -204,7 +205,7 @@ export async function startRuntime(
   }
 }
 
-/** A started listener and the (instrumented) runtime behind it. */
+/** A started listener and the runtime behind it. */
 interface Listening extends MacpServer {
   readonly runtime: MacpRuntime;
 }

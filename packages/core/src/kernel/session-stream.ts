@@ -1,16 +1,29 @@
-import type { Envelope, StreamSessionRequest } from "@macp/proto";
+import type { Ack, Envelope, StreamSessionRequest } from "@macp/proto";
 import { SessionState } from "@macp/proto";
 import { ErrorCode, type MacpError, macpError } from "../errors.js";
 import type { Identity } from "../identity.js";
-import type { KernelForStreams } from "../runtime.js";
 import type { SessionStream, SessionStreamOutput } from "../runtime-api.js";
-import { type Sink, Subscription } from "../streams/hub.js";
+import type { RuntimeObserver } from "../runtime-observer.js";
+import type { RuntimeLimits } from "../runtime-options.js";
+import { type Hub, type Sink, Subscription } from "../streams/hub.js";
 import { checkEnvelopeShape, isBlank } from "./envelope-checks.js";
+import type { MaybeAsync, Outcome } from "./outcome.js";
+import type { Session } from "./session.js";
+import type { SequencedEnvelope } from "./session-machine.js";
 
-/** An accepted envelope with its 1-based position in the session's history. */
-export interface SequencedEnvelope {
-  readonly sequence: number;
-  readonly envelope: Envelope;
+/** The part of the kernel a session stream drives: the checks and dispatch of Send, lookups, hubs, history. */
+export interface KernelForStreams {
+  readonly limits: RuntimeLimits;
+  readonly observer: RuntimeObserver | undefined;
+  checkSecurity(envelope: Envelope, identity: Identity): Outcome<Envelope>;
+  checkAuthorization(envelope: Envelope, identity: Identity): Outcome<void>;
+  checkRateLimit(envelope: Envelope): Outcome<void>;
+  dispatch(envelope: Envelope, identity: Identity): MaybeAsync<Outcome<Ack>>;
+  /** The session with lazy expiry applied, or undefined. */
+  lookupSession(sessionId: string): Promise<Outcome<Session | undefined>>;
+  sessionHub(sessionId: string): Hub<SequencedEnvelope>;
+  releaseHub(sessionId: string): void;
+  readIncoming(sessionId: string, afterSequence: number, upTo: number): Promise<Envelope[]>;
 }
 
 /**
@@ -81,6 +94,7 @@ export class SessionStreamHandler implements SessionStream {
   }
 
   push(frame: StreamSessionRequest): Promise<void> {
+    this.kernel.observer?.streamFrame?.(frame.envelope !== undefined ? "envelope" : "subscribe");
     const run = this.queue.then(() => (this.out.isEnded ? undefined : this.handle(frame)));
     this.queue = run.catch(() => {});
     return run;

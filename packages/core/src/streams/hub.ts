@@ -161,11 +161,19 @@ export class Hub<T> {
     return this.subscribers.size;
   }
 
-  subscribe(signal?: AbortSignal, initial: readonly T[] = []): Subscription<T> {
+  /** `onClose` runs once when the subscription ends, however it ends. */
+  subscribe(
+    signal?: AbortSignal,
+    initial: readonly T[] = [],
+    onClose?: () => void,
+  ): Subscription<T> {
     const subscription: Subscription<T> = new Subscription<T>(
       Math.max(this.capacity, initial.length),
       this.lagPolicy,
-      () => this.subscribers.delete(subscription),
+      () => {
+        this.subscribers.delete(subscription);
+        onClose?.();
+      },
       signal,
     );
     for (const item of initial) subscription.push(item);

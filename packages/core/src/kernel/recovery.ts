@@ -1,0 +1,111 @@
+import { fromBinary } from "@bufbuild/protobuf";
+import { type SessionStartPayload, SessionStartPayloadSchema } from "@macp/proto";
+import { err, ok, type Result } from "neverthrow";
+import type { ModeEntry } from "../mode-handler.js";
+import { createPassthroughMode } from "../modes/passthrough-mode.js";
+import type { RecoveryReport } from "../runtime-api.js";
+import type { LogRecord } from "../store/log-record.js";
+import type { Kernel } from "./kernel.js";
+import type { Session } from "./session.js";
+import { applyRecord, evaluateStart, openSession } from "./session-machine.js";
+
+/**
+ * Rebuilds every session from the store. A log that cannot be replayed
+ * quarantines its session (or fails recovery when `strict`); every id found
+ * stays reserved.
+ */
+export async function recover(kernel: Kernel, strict: boolean): Promise<RecoveryReport> {
+  let sessions = 0;
+  let records = 0;
+  const quarantined: { sessionId: string; reason: string }[] = [];
+  const now = kernel.clock.now();
+  const table = kernel.table;
+  for await (const stored of kernel.log.store.loadAll()) {
+    table.tombstones.add(stored.sessionId);
+    const replayed =
+      "error" in stored ? err(stored.error) : replay(kernel, stored.sessionId, stored.records);
+    if (replayed.isErr()) {
+      if (strict) {
+        throw new Error(`session ${stored.sessionId} could not be recovered: ${replayed.error}`);
+      }
+      kernel.logger.error("session quarantined: its log could not be replayed", {
+        sessionId: stored.sessionId,
+        reason: replayed.error,
+      });
+      quarantined.push({ sessionId: stored.sessionId, reason: replayed.error });
+      continue;
+    }
+    sessions++;
+    records += "records" in stored ? stored.records.length : 0;
+    const session = replayed.value;
+    if (session === undefined) continue;
+    const evictable =
+      session.isTerminal && (session.endedAtMs ?? 0) + kernel.limits.sessionRetentionMs <= now;
+    if (!evictable) {
+      table.tombstones.delete(stored.sessionId);
+      table.insert(session);
+      kernel.observer?.sessionLoaded?.(stored.sessionId, session.startedAtMs);
+    }
+  }
+  kernel.logger.info("recovery complete", { sessions, records, quarantined: quarantined.length });
+  return { sessions, records, quarantined };
+}
+
+/**
+ * Rebuilds one session from its log (DET-13) through the session machine,
+ * using only what the log recorded: the binding on the SessionStart,
+ * acceptance times, runtime records. A log with no records yields no session.
+ */
+function replay(
+  kernel: Kernel,
+  sessionId: string,
+  records: readonly LogRecord[],
+): Result<Session | undefined, string> {
+  const first = records[0];
+  if (first === undefined) return ok(undefined);
+  if (
+    first.kind !== "incoming" ||
+    first.envelope.messageType !== "SessionStart" ||
+    !first.binding
+  ) {
+    return err("the log does not begin with a SessionStart record");
+  }
+  const binding = first.binding;
+  let start: SessionStartPayload;
+  try {
+    start = fromBinary(SessionStartPayloadSchema, first.envelope.payload);
+  } catch {
+    return err("the SessionStart payload cannot be decoded");
+  }
+  // Sessions of a mode no longer registered replay on the descriptor their log recorded.
+  const entry: ModeEntry = kernel.modes.get(first.envelope.mode) ?? {
+    descriptor: binding.modeDescriptor,
+    handler: createPassthroughMode(binding.modeDescriptor),
+    strict: binding.strict,
+    standardsTrack: false,
+    builtIn: false,
+  };
+  const envelope =
+    first.envelope.sessionId === sessionId ? first.envelope : { ...first.envelope, sessionId };
+  const opening = evaluateStart(entry, envelope, start, binding);
+  if (opening.isErr()) {
+    return err(`SessionStart no longer validates: ${opening.error.message}`);
+  }
+  const { session } = openSession(
+    opening.value,
+    entry,
+    { ...first, binding },
+    kernel.table.takeOrdinal(),
+  );
+  for (let index = 1; index < records.length; index++) {
+    const record = records[index] as LogRecord;
+    const applied = applyRecord(session, record);
+    if (applied.isErr() && record.kind === "incoming") {
+      const envelope = record.envelope;
+      return err(
+        `record ${index + 1} (${envelope.messageType} ${envelope.messageId}) no longer applies: ${applied.error.code} ${applied.error.message}`,
+      );
+    }
+  }
+  return ok(session);
+}

@@ -1,0 +1,241 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  type AgentManifest,
+  AgentManifestSchema,
+  CapabilitiesSchema,
+  type InitializeRequest,
+  type InitializeResponse,
+  InitializeResponseSchema,
+  type ListPoliciesResponse,
+  ListPoliciesResponseSchema,
+  type ModeDescriptor,
+  type PolicyDescriptor,
+  type RegistryChanged,
+  RegistryChangedSchema,
+  type RootsChanged,
+  RootsChangedSchema,
+  type WatchPoliciesResponse,
+  WatchPoliciesResponseSchema,
+} from "@macp/proto";
+import { err, ok, type Result } from "neverthrow";
+import { ErrorCode, macpError } from "../errors.js";
+import { type Caller, type Identity, isAuthenticated } from "../identity.js";
+import { policyDescriptorOf } from "../policy/policy-descriptor.js";
+import type { RegistryOutcome } from "../runtime-api.js";
+import type { RuntimeInfoOptions } from "../runtime-options.js";
+import { PROTOCOL_VERSION } from "./envelope-checks.js";
+import type { Kernel } from "./kernel.js";
+import type { Outcome } from "./outcome.js";
+
+/** Initialize, GetManifest and the mode and policy registry RPCs, with their watches. */
+export class Registries {
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly info: RuntimeInfoOptions,
+    private readonly policiesReadOnly: boolean,
+  ) {}
+
+  initialize(request: InitializeRequest): Outcome<InitializeResponse> {
+    if (request.supportedProtocolVersions.length === 0) {
+      return err(macpError(ErrorCode.INVALID_REQUEST, "supported_protocol_versions is empty"));
+    }
+    if (!request.supportedProtocolVersions.includes(PROTOCOL_VERSION)) {
+      return err(
+        macpError(
+          ErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
+          `this runtime speaks protocol version ${PROTOCOL_VERSION} only`,
+        ),
+      );
+    }
+    return ok(
+      create(InitializeResponseSchema, {
+        selectedProtocolVersion: PROTOCOL_VERSION,
+        runtimeInfo: {
+          name: this.info.name,
+          title: this.info.title,
+          version: this.info.version,
+          description: this.info.description,
+          websiteUrl: this.info.websiteUrl,
+        },
+        capabilities: create(CapabilitiesSchema, {
+          sessions: { stream: true, listSessions: true, watchSessions: true },
+          cancellation: { cancelSession: true },
+          progress: { progress: true },
+          manifest: { getManifest: true },
+          modeRegistry: { listModes: true, listChanged: true },
+          roots: { listRoots: true, listChanged: false },
+          policyRegistry: {
+            registerPolicy: !this.policiesReadOnly,
+            listPolicies: true,
+            listChanged: true,
+          },
+          experimental: { features: { ext_mode_lifecycle: "true" } },
+        }),
+        supportedModes: this.kernel.modes.allNames(),
+        instructions:
+          'Authenticate every call with `authorization: Bearer <token>`. Send envelopes with the unary Send RPC (or StreamSession to follow a session live); every envelope needs macp_version "1.0" and a message_id unique within its session.',
+      }),
+    );
+  }
+
+  getManifest(agentId: string): Outcome<AgentManifest> {
+    if (agentId !== "" && agentId !== this.info.name) {
+      return err(macpError(ErrorCode.NOT_FOUND, `no manifest for agent "${agentId}"`));
+    }
+    return ok(
+      create(AgentManifestSchema, {
+        agentId: this.info.name,
+        title: this.info.title,
+        description: this.info.description,
+        supportedModes: this.kernel.modes.allNames(),
+        inputContentTypes: ["application/macp-envelope+proto"],
+        outputContentTypes: ["application/macp-envelope+proto"],
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------- Mode registry
+
+  registerExtMode(
+    descriptor: ModeDescriptor | undefined,
+    caller: Caller,
+  ): Outcome<RegistryOutcome> {
+    return this.manageModes(caller, () => {
+      if (descriptor === undefined) {
+        return err(macpError(ErrorCode.INVALID_REQUEST, "mode_descriptor is required"));
+      }
+      return ok(this.kernel.modes.register(descriptor));
+    });
+  }
+
+  unregisterExtMode(mode: string, caller: Caller): Outcome<RegistryOutcome> {
+    return this.manageModes(caller, () => ok(this.kernel.modes.unregister(mode)));
+  }
+
+  promoteMode(mode: string, promotedName: string, caller: Caller): Outcome<RegistryOutcome> {
+    return this.manageModes(caller, () => ok(this.kernel.modes.promote(mode, promotedName)));
+  }
+
+  private manageModes(
+    caller: Caller,
+    change: () => Outcome<RegistryOutcome>,
+  ): Outcome<RegistryOutcome> {
+    const allowed = registryAdmin(caller);
+    if (allowed.isErr()) return err(allowed.error);
+    const outcome = change();
+    if (outcome.isOk() && outcome.value.ok)
+      this.kernel.hubs.modeRegistry.publish(this.modesChanged());
+    return outcome;
+  }
+
+  // ---------------------------------------------------------------- Policy registry
+
+  registerPolicy(
+    descriptor: PolicyDescriptor | undefined,
+    caller: Caller,
+  ): Outcome<RegistryOutcome> {
+    return this.managePolicies(caller, () => {
+      if (descriptor === undefined) {
+        return err(macpError(ErrorCode.INVALID_REQUEST, "policy_descriptor is required"));
+      }
+      return ok(
+        registryOutcome(this.kernel.policies.register(descriptor, this.kernel.clock.now())),
+      );
+    });
+  }
+
+  unregisterPolicy(policyId: string, caller: Caller): Outcome<RegistryOutcome> {
+    return this.managePolicies(caller, () =>
+      ok(registryOutcome(this.kernel.policies.unregister(policyId))),
+    );
+  }
+
+  private managePolicies(
+    caller: Caller,
+    change: () => Outcome<RegistryOutcome>,
+  ): Outcome<RegistryOutcome> {
+    if (this.policiesReadOnly) {
+      return err(
+        macpError(
+          ErrorCode.READ_ONLY,
+          "the policy registry is read-only (loaded from a directory)",
+        ),
+      );
+    }
+    const allowed = registryAdmin(caller);
+    if (allowed.isErr()) return err(allowed.error);
+    const outcome = change();
+    if (outcome.isOk() && outcome.value.ok)
+      this.kernel.hubs.policies.publish(this.policySnapshot());
+    return outcome;
+  }
+
+  getPolicy(policyId: string, caller: Caller): Outcome<PolicyDescriptor> {
+    if (!isAuthenticated(caller)) {
+      return err(macpError(ErrorCode.UNAUTHENTICATED, caller.unauthenticated));
+    }
+    const policy = this.kernel.policies.get(policyId);
+    if (policy === undefined) {
+      return err(macpError(ErrorCode.NOT_FOUND, `policy "${policyId}" is not registered`));
+    }
+    return ok(policyDescriptorOf(policy));
+  }
+
+  listPolicies(mode: string, caller: Caller): Outcome<ListPoliciesResponse> {
+    if (!isAuthenticated(caller)) {
+      return err(macpError(ErrorCode.UNAUTHENTICATED, caller.unauthenticated));
+    }
+    return ok(
+      create(ListPoliciesResponseSchema, {
+        descriptors: this.kernel.policies.list(mode).map(policyDescriptorOf),
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------- Watches
+
+  watchModeRegistry(signal?: AbortSignal): AsyncIterable<RegistryChanged> {
+    const hubs = this.kernel.hubs;
+    return hubs.subscribe("WatchModeRegistry", hubs.modeRegistry, signal, [this.modesChanged()]);
+  }
+
+  watchRoots(signal?: AbortSignal): AsyncIterable<RootsChanged> {
+    const hubs = this.kernel.hubs;
+    return hubs.subscribe("WatchRoots", hubs.roots, signal, [
+      create(RootsChangedSchema, { observedAtUnixMs: BigInt(this.kernel.clock.now()) }),
+    ]);
+  }
+
+  watchPolicies(signal?: AbortSignal): AsyncIterable<WatchPoliciesResponse> {
+    const hubs = this.kernel.hubs;
+    return hubs.subscribe("WatchPolicies", hubs.policies, signal, [this.policySnapshot()]);
+  }
+
+  private modesChanged(): RegistryChanged {
+    return create(RegistryChangedSchema, {
+      registry: "modes",
+      observedAtUnixMs: BigInt(this.kernel.clock.now()),
+    });
+  }
+
+  private policySnapshot(): WatchPoliciesResponse {
+    return create(WatchPoliciesResponseSchema, {
+      descriptors: this.kernel.policies.list("").map(policyDescriptorOf),
+      observedAtUnixMs: BigInt(this.kernel.clock.now()),
+    });
+  }
+}
+
+function registryAdmin(caller: Caller): Outcome<Identity> {
+  if (!isAuthenticated(caller)) {
+    return err(macpError(ErrorCode.UNAUTHENTICATED, caller.unauthenticated));
+  }
+  if (!caller.canManageModeRegistry) {
+    return err(macpError(ErrorCode.FORBIDDEN, "this identity may not manage the registries"));
+  }
+  return ok(caller);
+}
+
+function registryOutcome<T>(result: Result<T, string>): RegistryOutcome {
+  return result.isOk() ? { ok: true, error: "" } : { ok: false, error: result.error };
+}

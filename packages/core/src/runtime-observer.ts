@@ -1,0 +1,37 @@
+import type { Ack, Envelope } from "@macp/proto";
+import type { Result } from "neverthrow";
+import type { MacpError } from "./errors.js";
+
+/** The server-streaming RPCs, as named on the wire. */
+export type StreamRpc =
+  | "StreamSession"
+  | "WatchSessions"
+  | "WatchSignals"
+  | "WatchModeRegistry"
+  | "WatchRoots"
+  | "WatchPolicies";
+
+/** The session-control RPCs. */
+export type ControlOperation = "cancel" | "suspend" | "resume";
+
+/**
+ * Hooks the runtime calls as things happen, for metrics, tracing and storage
+ * housekeeping (`createRuntime({ observer })`). Every hook is optional, runs
+ * synchronously on the path that caused it and must not throw; keep it cheap.
+ */
+export interface RuntimeObserver {
+  /** A Send call answered (Send RPC only; StreamSession frames are counted by {@link streamFrame}). */
+  sendSettled?(envelope: Envelope | undefined, outcome: Result<Ack, MacpError>): void;
+  /** A CancelSession, SuspendSession or ResumeSession call answered. */
+  controlSettled?(operation: ControlOperation, outcome: Result<Ack, MacpError>): void;
+  /** A server stream was opened for a caller. */
+  streamOpened?(rpc: StreamRpc): void;
+  /** A server stream ended, for whatever reason (end of call, abort, lag, shutdown). */
+  streamClosed?(rpc: StreamRpc): void;
+  /** A StreamSession request frame arrived. */
+  streamFrame?(kind: "envelope" | "subscribe"): void;
+  /** A session is in memory: accepted live, or rebuilt by recovery. */
+  sessionLoaded?(sessionId: string, startedAtMs: number): void;
+  /** A terminal session left memory (its log stays in the store). */
+  sessionEvicted?(sessionId: string): void;
+}
