@@ -6,7 +6,7 @@ import type { ModeHandler, ModeStep, SessionView } from "../mode-handler.js";
 import { evaluateDecisionPolicy } from "../policy/decision-evaluator.js";
 import { policyDeniedError } from "../policy/policy-verdict.js";
 import { COMMITMENT, checkCommitmentAuthority, validateCommitmentPayload } from "./commitment.js";
-import { Spellings } from "./letter-case.js";
+import { Spellings } from "../text/letter-case.js";
 import {
   decodePayload,
   forbidden,

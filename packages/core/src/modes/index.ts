@@ -12,7 +12,7 @@ export {
   STANDARD_MODE_ORDER,
   TASK_MODE,
 } from "./built-in-modes.js";
-export { compareByteOrder } from "./byte-order.js";
+export { compareByteOrder } from "../text/byte-order.js";
 export {
   COMMITMENT,
   checkCommitmentAuthority,

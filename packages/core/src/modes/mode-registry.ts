@@ -3,7 +3,7 @@ import { type ModeDescriptor, ModeDescriptorSchema } from "@macp/proto";
 import type { ModeEntry } from "../mode-handler.js";
 import type { RegistryOutcome } from "../runtime-api.js";
 import { builtInModes, STANDARD_MODE_ORDER } from "./built-in-modes.js";
-import { compareByteOrder } from "./byte-order.js";
+import { compareByteOrder } from "../text/byte-order.js";
 import { COMMITMENT } from "./commitment.js";
 import { createPassthroughMode } from "./passthrough-mode.js";
 

@@ -3,7 +3,7 @@ import { err, ok, type Result } from "neverthrow";
 import type { MacpError } from "../errors.js";
 import { isJsonObject, type JsonValue } from "../json.js";
 import type { ModeHandler, ModeStep, SessionView } from "../mode-handler.js";
-import { compareByteOrder } from "./byte-order.js";
+import { compareByteOrder } from "../text/byte-order.js";
 import { COMMITMENT, checkInitiatorCommitment, validateCommitmentPayload } from "./commitment.js";
 import { decodePayload, forbidden, includesParticipant, invalidEnvelope } from "./mode-support.js";
 import { mapJson, serializeModeState } from "./state-json.js";

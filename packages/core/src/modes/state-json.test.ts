@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compareByteOrder } from "./byte-order.js";
+import { compareByteOrder } from "../text/byte-order.js";
 import { deepFreeze } from "./mode-test-support.js";
 import { bytesJson, mapJson, serializeModeState } from "./state-json.js";
 

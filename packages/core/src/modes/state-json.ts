@@ -1,5 +1,5 @@
 import type { JsonObject, JsonValue } from "../json.js";
-import { compareByteOrder } from "./byte-order.js";
+import { compareByteOrder } from "../text/byte-order.js";
 
 // Mode state in the reference runtime's JSON shape (modes.md §0.7).
 

@@ -1,4 +1,4 @@
-import { lowerCaseEquals, upperCaseEquals } from "../modes/letter-case.js";
+import { lowerCaseEquals, upperCaseEquals } from "../text/letter-case.js";
 import type { PolicyDefinition } from "./policy-definition.js";
 import { type DecisionRules, parseDecisionRules } from "./policy-rules.js";
 import { evaluateWithRules, type PolicyVerdict, verdictFrom } from "./policy-verdict.js";

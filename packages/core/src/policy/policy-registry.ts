@@ -1,7 +1,7 @@
 import type { PolicyDescriptor } from "@macp/proto";
 import { err, ok, type Result } from "neverthrow";
 import { ErrorCode, type MacpError, macpError } from "../errors.js";
-import { compareByteOrder } from "../modes/byte-order.js";
+import { compareByteOrder } from "../text/byte-order.js";
 import { DEFAULT_POLICY_ID, type PolicyDefinition } from "./policy-definition.js";
 import {
   freezePolicy,
