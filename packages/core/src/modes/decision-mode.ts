@@ -5,8 +5,8 @@ import type { JsonValue } from "../json.js";
 import type { ModeHandler, ModeStep, SessionView } from "../mode-handler.js";
 import { evaluateDecisionPolicy } from "../policy/decision-evaluator.js";
 import { policyDeniedError } from "../policy/policy-verdict.js";
-import { COMMITMENT, checkCommitmentAuthority, validateCommitmentPayload } from "./commitment.js";
 import { Spellings } from "../text/letter-case.js";
+import { COMMITMENT, checkCommitmentAuthority, validateCommitmentPayload } from "./commitment.js";
 import {
   decodePayload,
   forbidden,

@@ -1,6 +1,7 @@
 // The coordination modes: built-in handlers, the passthrough handler for
 // dynamically registered modes, the mode registry and the shared Commitment rules.
 
+export { compareByteOrder } from "../text/byte-order.js";
 export {
   BUILT_IN_MODE_VERSION,
   builtInModes,
@@ -12,7 +13,6 @@ export {
   STANDARD_MODE_ORDER,
   TASK_MODE,
 } from "./built-in-modes.js";
-export { compareByteOrder } from "../text/byte-order.js";
 export {
   COMMITMENT,
   checkCommitmentAuthority,

@@ -2,8 +2,8 @@ import { clone } from "@bufbuild/protobuf";
 import { type ModeDescriptor, ModeDescriptorSchema } from "@macp/proto";
 import type { ModeEntry } from "../mode-handler.js";
 import type { RegistryOutcome } from "../runtime-api.js";
-import { builtInModes, STANDARD_MODE_ORDER } from "./built-in-modes.js";
 import { compareByteOrder } from "../text/byte-order.js";
+import { builtInModes, STANDARD_MODE_ORDER } from "./built-in-modes.js";
 import { COMMITMENT } from "./commitment.js";
 import { createPassthroughMode } from "./passthrough-mode.js";
 
