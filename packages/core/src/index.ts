@@ -80,7 +80,12 @@ export {
   type SessionStream,
   type SessionStreamOutput,
 } from "./runtime-api.js";
-export type { ControlOperation, RuntimeObserver, StreamRpc } from "./runtime-observer.js";
+export {
+  type ControlOperation,
+  composeObservers,
+  type RuntimeObserver,
+  type StreamRpc,
+} from "./runtime-observer.js";
 export {
   type Clock,
   DEFAULT_LIMITS,

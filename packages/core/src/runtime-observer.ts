@@ -35,3 +35,25 @@ export interface RuntimeObserver {
   /** A terminal session left memory (its log stays in the store). */
   sessionEvicted?(sessionId: string): void;
 }
+
+/** One observer that calls each given observer's hooks in order (undefined entries are skipped). */
+export function composeObservers(...observers: (RuntimeObserver | undefined)[]): RuntimeObserver {
+  const present = observers.filter((observer) => observer !== undefined);
+  const hook = <K extends keyof RuntimeObserver>(name: K): RuntimeObserver[K] => {
+    const hooks = present.filter((observer) => observer[name] !== undefined);
+    if (hooks.length === 0) return undefined;
+    return ((...args: unknown[]) => {
+      for (const observer of hooks)
+        (observer[name] as (...a: unknown[]) => void).apply(observer, args);
+    }) as RuntimeObserver[K];
+  };
+  return {
+    sendSettled: hook("sendSettled"),
+    controlSettled: hook("controlSettled"),
+    streamOpened: hook("streamOpened"),
+    streamClosed: hook("streamClosed"),
+    streamFrame: hook("streamFrame"),
+    sessionLoaded: hook("sessionLoaded"),
+    sessionEvicted: hook("sessionEvicted"),
+  };
+}

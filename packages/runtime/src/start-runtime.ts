@@ -9,6 +9,7 @@ import { type MacpServer, startMacpServer } from "@macp/connect/node";
 import {
   type Caller,
   type Clock,
+  composeObservers,
   createMemoryStore,
   createRuntime,
   type MacpRuntime,
@@ -101,7 +102,7 @@ export async function startRuntime(
 
     runtime = createRuntime({
       clock,
-      store: retention?.store ?? opened.store,
+      store: opened.store,
       limits: {
         maxPayloadBytes: config.maxPayloadBytes,
         sessionStartsPerMinute: config.sessionStartsPerMinute,
@@ -118,7 +119,7 @@ export async function startRuntime(
       },
       logger: runtimeLogger,
       strictRecovery: config.strictRecovery,
-      observer: metrics.observer,
+      observer: composeObservers(metrics.observer, retention?.observer),
     });
     metrics.watchSessions(runtime);
     let report: Awaited<ReturnType<MacpRuntime["recover"]>>;
@@ -133,7 +134,6 @@ export async function startRuntime(
       );
     }
     metrics.recordRecovery(report);
-    retention?.learnRecovered(runtime);
     // The core logs the outcome ("recovery complete") and every quarantined session.
 
     const auth = createAuthenticatorFromConfig(config, logger);

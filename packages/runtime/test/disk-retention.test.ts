@@ -28,7 +28,8 @@ describe("disk retention (MACP_SESSION_DISK_RETENTION_SECS)", () => {
     });
     const runtime = createRuntime({
       clock,
-      store: retention.store,
+      store,
+      observer: retention.observer,
       limits: { sessionRetentionMs: 1000, sessionStartsPerMinute: 100 },
     });
     cleanups.push(() => runtime.close());
