@@ -208,6 +208,37 @@ describe("the running executable", () => {
     expect(child.stdout()).toContain("state persisted, goodbye");
   });
 
+  it("refuses a second runtime on the same MACP_DATA_DIR, naming the holder's pid, until the holder is killed", async () => {
+    const dir = await tempDir("locked");
+    try {
+      const env = devEnv({ MACP_MEMORY_ONLY: undefined, MACP_DATA_DIR: dir.path });
+      const first = await launch(env);
+      const second = spawnNode(MAIN_JS, [], env);
+      expect(await second.exited).toBe(1);
+      expect(second.stderr()).toMatch(/^macp-runtime: MACP_DATA_DIR: data directory /);
+      expect(second.stderr()).toContain(`${dir.path} is in use by another runtime`);
+      expect(second.stderr()).toContain(`pid ${first.child.child.pid}`);
+      // The first one is unaffected.
+      await withClient(first.url, async (client) => {
+        const { modes } = await client.listModes({}, as("agent://a"));
+        expect(modes.length).toBeGreaterThan(0);
+      });
+
+      // A SIGKILLed holder leaves its lock file behind; it must not block a restart.
+      first.child.child.kill("SIGKILL");
+      await first.child.exited;
+      const restarted = await launch(env);
+      await withClient(restarted.url, async (client) => {
+        const { modes } = await client.listModes({}, as("agent://a"));
+        expect(modes.length).toBeGreaterThan(0);
+      });
+      restarted.child.child.kill("SIGTERM");
+      expect(await restarted.child.exited).toBe(0);
+    } finally {
+      await dir.remove();
+    }
+  });
+
   it("persists sessions by default: a session survives a crash and a restart", async () => {
     const dir = await tempDir("persist");
     try {

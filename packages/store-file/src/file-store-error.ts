@@ -6,7 +6,8 @@
  * - `IO_FAILED`: the file system refused (disk full, read-only, I/O error); nothing was kept;
  * - `RECORD_TOO_LARGE`: one record exceeds the frame limit;
  * - `UNUSABLE_DIRECTORY`: the data directory cannot be used (unreadable, not a store, another
- *   store of this process holds it, an unreadable tombstone list).
+ *   store of this process holds it, an unreadable tombstone list);
+ * - `DIRECTORY_LOCKED`: another process holds the data directory's lock (the message names its pid).
  */
 export type FileStoreErrorCode =
   | "CLOSED"
@@ -14,7 +15,8 @@ export type FileStoreErrorCode =
   | "SESSION_QUARANTINED"
   | "IO_FAILED"
   | "RECORD_TOO_LARGE"
-  | "UNUSABLE_DIRECTORY";
+  | "UNUSABLE_DIRECTORY"
+  | "DIRECTORY_LOCKED";
 
 /** The error every failing store operation rejects with; the underlying system error is its `cause`. */
 export class FileStoreError extends Error {

@@ -230,6 +230,15 @@ function openAt(directory: string, options: FileStoreOptions = {}): FileStore {
   return store;
 }
 
+/** Turns the closed store in `data` into what version 1 left: its marker, its logs, no journal. */
+async function markVersion1(): Promise<void> {
+  await writeFile(
+    join(root, "data", "macp-store.json"),
+    '{"format":"macp-store-file","version":1}\n',
+  );
+  await rm(join(root, "data", "journal.log"), { force: true });
+}
+
 function messageIds(stored: StoredSession | undefined): string[] {
   if (!stored || !("records" in stored)) return [];
   return stored.records.map((r) => (r.kind === "incoming" ? r.envelope.messageId : r.type));
@@ -364,30 +373,63 @@ describe("file store", () => {
     expect((await store.read(SESSION_A))?.length).toBe(3);
   });
 
-  it("cuts off a torn tail and keeps the records before it", async () => {
+  it("repairs a log torn by a crash from the journal, which still holds the torn record", async () => {
+    const store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    await store.checkpoint();
+    const intact = await readFile(logPath(SESSION_A));
+    await store.append(SESSION_A, incoming(SESSION_A, "a2"));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    // The crash came while a checkpoint was writing a2 and b0: a2's frame is cut
+    // short, b0's new log holds nothing yet, and the journal still holds both.
+    const copy = await crashCopy();
+    const copiedLog = join(copy, "logs", logFileName(SESSION_A));
+    await writeFile(copiedLog, Buffer.concat([intact, Buffer.from([9, 0, 0, 0, 1, 2, 3])]));
+    await writeFile(join(copy, "logs", logFileName(SESSION_B)), new Uint8Array(0));
+    const logger = capture();
+    const restarted = openAt(copy, { logger });
+    const loaded = await collect(restarted);
+    expect(loaded.map(messageIds)).toEqual([["b0"], ["a0", "a1", "a2"]]);
+    expect(logger.lines.filter((line) => line.startsWith("error"))).toEqual([]);
+    await restarted.append(SESSION_A, incoming(SESSION_A, "a3"));
+    expect(
+      messageIds({ sessionId: SESSION_A, records: [...((await restarted.read(SESSION_A)) ?? [])] }),
+    ).toEqual(["a0", "a1", "a2", "a3"]);
+  });
+
+  it("quarantines a session whose acknowledged last record was torn after a clean shutdown", async () => {
     let store = open();
     await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
     await store.append(SESSION_A, incoming(SESSION_A, "a1"));
     await store.checkpoint();
     const intact = (await stat(logPath(SESSION_A))).size;
     await store.append(SESSION_A, incoming(SESSION_A, "a2"));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    // close() checkpoints, so the journal no longer holds a2: the log is its only copy.
     await store.close();
     await truncate(logPath(SESSION_A), intact + 11);
+    const torn = await readFile(logPath(SESSION_A));
     const logger = capture();
     store = open({ logger });
-    const [loaded] = await collect(store);
-    expect(loaded && "records" in loaded ? loaded.records.length : -1).toBe(2);
-    expect((await stat(logPath(SESSION_A))).size).toBe(intact);
-    expect(logger.lines.some((line) => line.includes(`torn tail of session ${SESSION_A}`))).toBe(
-      true,
+    const loaded = await collect(store);
+    const a = loaded.find((session) => session.sessionId === SESSION_A);
+    expect(a && "error" in a ? a.error : "").toMatch(
+      /last record, at byte \d+, is cut off .* every record of this log was acknowledged/,
     );
-    await store.append(SESSION_A, incoming(SESSION_A, "a2-retry"));
-    store = await reopen(store);
-    const [again] = await collect(store);
-    expect(again && "records" in again ? again.records.length : -1).toBe(3);
+    expect(messageIds(loaded.find((session) => session.sessionId === SESSION_B))).toEqual(["b0"]);
+    expect(
+      logger.lines.some((line) => line.startsWith(`error session ${SESSION_A} quarantined`)),
+    ).toBe(true);
+    expect(logger.lines.some((line) => line.includes("torn tail"))).toBe(false);
+    // Left exactly as found, for an operator.
+    expect(await readFile(logPath(SESSION_A))).toEqual(torn);
+    await expect(store.append(SESSION_A, incoming(SESSION_A, "a2-retry"))).rejects.toMatchObject({
+      code: "SESSION_QUARANTINED",
+    });
   });
 
-  it("cuts off a zero-filled tail", async () => {
+  it("quarantines a session whose checkpointed log gained a zero-filled tail", async () => {
     let store = open();
     await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
     await store.close();
@@ -395,8 +437,35 @@ describe("file store", () => {
     await writeFile(logPath(SESSION_A), Buffer.concat([bytes, new Uint8Array(4096)]));
     store = open();
     const [loaded] = await collect(store);
-    expect(loaded && "records" in loaded ? loaded.records.length : -1).toBe(1);
-    expect((await stat(logPath(SESSION_A))).size).toBe(bytes.length);
+    expect(loaded && "error" in loaded ? loaded.error : "").toMatch(/cut off or damaged/);
+    expect((await stat(logPath(SESSION_A))).size).toBe(bytes.length + 4096);
+  });
+
+  it("cuts off a torn or zero-filled tail in a version 1 store, which wrote logs without a journal", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    await store.checkpoint();
+    const intact = (await stat(logPath(SESSION_A))).size;
+    await store.append(SESSION_A, incoming(SESSION_A, "a2"));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    await store.close();
+    await markVersion1();
+    await truncate(logPath(SESSION_A), intact + 11);
+    const bBytes = await readFile(logPath(SESSION_B));
+    await writeFile(logPath(SESSION_B), Buffer.concat([bBytes, new Uint8Array(4096)]));
+    const logger = capture();
+    store = open({ logger });
+    const loaded = await collect(store);
+    expect(loaded.map(messageIds)).toEqual([["b0"], ["a0", "a1"]]);
+    expect((await stat(logPath(SESSION_A))).size).toBe(intact);
+    expect((await stat(logPath(SESSION_B))).size).toBe(bBytes.length);
+    expect(logger.lines.some((line) => line.includes(`torn tail of session ${SESSION_A}`))).toBe(
+      true,
+    );
+    await store.append(SESSION_A, incoming(SESSION_A, "a2-retry"));
+    store = await reopen(store);
+    expect((await collect(store)).map(messageIds)).toEqual([["b0"], ["a0", "a1", "a2-retry"]]);
   });
 
   it("quarantines a session whose log is damaged in the middle and recovers the others", async () => {
@@ -441,10 +510,58 @@ describe("file store", () => {
     expect(loaded && "error" in loaded).toBe(true);
   });
 
-  it("does not turn an empty or half-created log into a session", async () => {
+  it("quarantines a session whose log became zero-length, rather than letting it vanish", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_B, incoming(SESSION_B, "b0", true));
+    await store.close();
+    await writeFile(logPath(SESSION_A), new Uint8Array(0));
+    await writeFile(logPath(SESSION_B), (await readFile(logPath(SESSION_B))).subarray(0, 30));
+    const logger = capture();
+    store = open({ logger });
+    const loaded = await collect(store);
+    expect(loaded.map((session) => session.sessionId).sort()).toEqual(
+      [SESSION_A, SESSION_B].sort(),
+    );
+    for (const session of loaded) {
+      expect("error" in session ? session.error : "").toMatch(/holds no complete record/);
+    }
+    // Left in place, and the ids stay taken.
+    expect((await stat(logPath(SESSION_A))).size).toBe(0);
+    await expect(store.append(SESSION_A, incoming(SESSION_A, "a1"))).rejects.toMatchObject({
+      code: "SESSION_QUARANTINED",
+    });
+  });
+
+  it("quarantines a zero-length log it finds on its first append without a prior loadAll", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.close();
+    await writeFile(logPath(SESSION_A), new Uint8Array(0));
+    store = open();
+    await expect(store.append(SESSION_A, incoming(SESSION_A, "a1"))).rejects.toMatchObject({
+      code: "SESSION_QUARANTINED",
+    });
+    await expect(store.read(SESSION_A)).rejects.toMatchObject({ code: "SESSION_QUARANTINED" });
+  });
+
+  it("removes the log of a deleted session even when it is empty", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.delete(SESSION_A);
+    await store.close();
+    // The delete's unlink was lost, and the file with it emptied.
+    await writeFile(logPath(SESSION_A), new Uint8Array(0));
+    store = open();
+    expect(await collect(store)).toEqual([{ sessionId: SESSION_A, records: [] }]);
+    expect(await readdir(join(root, "data", "logs"))).toEqual([]);
+  });
+
+  it("removes an empty or half-created log in a version 1 store: nothing in it was acknowledged", async () => {
     let store = open();
     await store.ready();
     await store.close();
+    await markVersion1();
     await writeFile(logPath(SESSION_A), new Uint8Array(0));
     await writeFile(logPath(SESSION_B), Buffer.from("MACPSL"));
     const logger = capture();
@@ -457,10 +574,11 @@ describe("file store", () => {
     expect((await store.read(SESSION_A))?.length).toBe(1);
   });
 
-  it("handles an empty log it finds on its first append without a prior loadAll", async () => {
+  it("handles an empty log of a version 1 store on its first append without a prior loadAll", async () => {
     let store = open();
     await store.ready();
     await store.close();
+    await markVersion1();
     await writeFile(logPath(SESSION_A), new Uint8Array(0));
     store = open();
     await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
@@ -864,7 +982,19 @@ describe("file store", () => {
     expect(open).toBe(0);
   });
 
-  it("reads the durable prefix of a log it did not load", async () => {
+  it("reads the durable prefix of a version 1 log it did not load", async () => {
+    let store = open();
+    await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
+    await store.append(SESSION_A, incoming(SESSION_A, "a1"));
+    await store.close();
+    await markVersion1();
+    const bytes = await readFile(logPath(SESSION_A));
+    await writeFile(logPath(SESSION_A), bytes.subarray(0, bytes.length - 3));
+    store = open();
+    expect((await store.read(SESSION_A))?.length).toBe(1);
+  });
+
+  it("refuses to read a checkpointed log it did not load whose last record was torn", async () => {
     let store = open();
     await store.append(SESSION_A, incoming(SESSION_A, "a0", true));
     await store.append(SESSION_A, incoming(SESSION_A, "a1"));
@@ -872,7 +1002,7 @@ describe("file store", () => {
     const bytes = await readFile(logPath(SESSION_A));
     await writeFile(logPath(SESSION_A), bytes.subarray(0, bytes.length - 3));
     store = open();
-    expect((await store.read(SESSION_A))?.length).toBe(1);
+    await expect(store.read(SESSION_A)).rejects.toMatchObject({ code: "SESSION_QUARANTINED" });
   });
 
   it("quarantines a log it cannot read rather than skipping it", async () => {

@@ -6,6 +6,7 @@ import {
   type SessionStore,
   type StoredSession,
 } from "@macp/core";
+import { acquireDirectoryLock, type DirectoryLock, LOCK_FILE } from "./directory-lock.js";
 import { FileStoreError } from "./file-store-error.js";
 import {
   errorCode,
@@ -198,9 +199,8 @@ const READ_AHEAD = 32;
 /** With checkpoints failing, the journal grows to this many times its size before appends are refused. */
 const JOURNAL_GROWTH_LIMIT = 4;
 
-// Two stores writing one directory would interleave frames; within a process
-// that is cheap to prevent. Across processes it is the operator's job (as with
-// the reference runtime: one runtime per data directory).
+// Two stores writing one directory would interleave their journal batches.
+// Within a process this set prevents it; across processes, the directory lock.
 const openDirectories = new Set<string>();
 
 const stderrLogger: RuntimeLogger = {
@@ -283,6 +283,13 @@ class FileSessionStore implements FileStore {
   private closed = false;
   private closing: Promise<void> | undefined;
   private markerVersion: unknown = MARKER_CONTENT.version;
+  private lock: DirectoryLock | undefined;
+  /**
+   * Whether every byte of a session log the journal does not cover was
+   * acknowledged. Not in a version 1 store: it wrote logs directly, so a crash
+   * could leave an unacknowledged torn tail or an empty new log behind.
+   */
+  private logsAreAcknowledged = true;
 
   private readonly sessions = new Map<string, SessionLog>();
   /** Sessions with an open handle, least recently used first. */
@@ -417,9 +424,21 @@ class FileSessionStore implements FileStore {
       }
       await this.syncDirectoryQuietly(dirname(root));
     }
-    const entries = await this.listDirectory(root);
+    this.lock = await acquireDirectoryLock(root, this.logger);
+    try {
+      await this.initialiseLocked();
+    } catch (error) {
+      await this.releaseLock();
+      throw error;
+    }
+  }
+
+  private async initialiseLocked(): Promise<void> {
+    const root = this.directory;
+    const entries = (await this.listDirectory(root)).filter((name) => !name.startsWith(LOCK_FILE));
     if (entries.includes(MARKER)) {
       await this.checkMarker();
+      this.logsAreAcknowledged = this.markerVersion !== 1;
       // Initialisation creates logs/ before the marker, so a store without it
       // lost its logs to something else; recreating it would start empty.
       if (!entries.includes(LOGS_DIR)) {
@@ -1432,6 +1451,14 @@ class FileSessionStore implements FileStore {
           continue;
         }
         case "corrupt": {
+          if (this.deleted.has(found.sessionId)) {
+            // A delete recorded its tombstone but crashed before removing the log.
+            removed ||= await this.removeFile(
+              path,
+              `the log of deleted session ${found.sessionId}`,
+            );
+            continue;
+          }
           const corruptLog = this.sessionLog(found.sessionId);
           if (corruptLog.state !== "quarantined") this.quarantine(corruptLog, found.reason);
           yield { sessionId: found.sessionId, error: found.reason };
@@ -1546,11 +1573,26 @@ class FileSessionStore implements FileStore {
         reason: `cannot read ${path}: ${describe(read.error)}`,
       };
     }
+    // Every byte of a log this store knows, and of a log no journal record covers
+    // (checkpoints write only acknowledged records, and the journal keeps them
+    // until the log is durable), was acknowledged: an empty log or a torn tail
+    // there is lost data, never a write a crash cut short.
+    const acknowledged = options.limit !== undefined || this.logsAreAcknowledged;
     let bytes = read.bytes;
-    if (options.limit !== undefined) bytes = bytes.subarray(0, options.limit);
+    if (options.limit !== undefined) {
+      if (bytes.length < options.limit) {
+        return {
+          kind: "corrupt",
+          sessionId: nameId ?? fileName,
+          reason: `the log ends at byte ${bytes.length}, but it held acknowledged records up to byte ${options.limit}`,
+        };
+      }
+      bytes = bytes.subarray(0, options.limit);
+    }
     const header = decodeHeader(bytes);
     if (header.status === "incomplete") {
       if (nameId === undefined || isZeroFilled(bytes) || isPrefixOf(bytes, nameId)) {
+        if (acknowledged) return lostRecords(nameId ?? fileName, bytes.length);
         return { kind: "empty", sessionId: nameId };
       }
       return { kind: "corrupt", sessionId: nameId, reason: "damaged file header" };
@@ -1574,10 +1616,19 @@ class FileSessionStore implements FileStore {
         reason: `damaged record at byte ${scan.end} (${scan.reason}) followed by further records`,
       };
     }
-    if (scan.frames.length === 0) return { kind: "empty", sessionId };
+    if (scan.frames.length === 0) {
+      return acknowledged ? lostRecords(sessionId, bytes.length) : { kind: "empty", sessionId };
+    }
     let torn: { reason: string; bytes: number } | undefined;
     if (scan.status === "torn") {
       torn = { reason: scan.reason ?? "torn write", bytes: bytes.length - scan.end };
+      if (acknowledged) {
+        return {
+          kind: "corrupt",
+          sessionId,
+          reason: `the last record, at byte ${scan.end}, is cut off or damaged (${torn.reason}), but every record of this log was acknowledged`,
+        };
+      }
       if (options.repair) {
         this.logger.warn(`cut off the torn tail of session ${sessionId}`, {
           sessionId,
@@ -1743,7 +1794,16 @@ class FileSessionStore implements FileStore {
     await Promise.all([...this.closingHandles]);
     await this.journal?.close().catch(() => {});
     this.journal = undefined;
+    await this.releaseLock();
     openDirectories.delete(this.directory);
+  }
+
+  private async releaseLock(): Promise<void> {
+    const lock = this.lock;
+    this.lock = undefined;
+    await lock?.release().catch((error: unknown) => {
+      this.logger.warn("could not release the data directory lock", { error: describe(error) });
+    });
   }
 
   private async usable(): Promise<void> {
@@ -1810,6 +1870,14 @@ function isPrefixOf(bytes: Uint8Array, sessionId: string): boolean {
   const expected = encodeHeader(FileKind.session, sessionId);
   if (bytes.length > expected.length) return false;
   return bytes.every((byte, index) => byte === expected[index]);
+}
+
+function lostRecords(sessionId: string, size: number): Inspection {
+  return {
+    kind: "corrupt",
+    sessionId,
+    reason: `the log holds no complete record (${size} bytes), but every log this store writes holds acknowledged records`,
+  };
 }
 
 function describe(error: unknown): string {

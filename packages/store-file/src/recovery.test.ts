@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -14,6 +14,7 @@ import {
 } from "@macp/proto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createFileStore, type FileStore } from "./index.js";
+import { logFileName } from "./log-file.js";
 
 // The file store under the real kernel: what a runtime acknowledged must come
 // back identical after a restart, including sessions that ended or were deleted.
@@ -215,4 +216,44 @@ describe("recovery through the runtime", () => {
     expect(reuse.isErr() ? reuse.error.code : "accepted").toBe("SESSION_ALREADY_EXISTS");
     await runtime.close();
   });
+
+  // An acknowledged session must never vanish: a log emptied, or torn after the
+  // journal was checkpointed past its records, is quarantined, and fatal under
+  // strict recovery.
+  for (const [damage, change] of [
+    ["emptied", () => new Uint8Array(0)],
+    ["torn after a clean shutdown", (bytes: Uint8Array) => bytes.subarray(0, bytes.length - 5)],
+  ] as const) {
+    it(`quarantines a session whose log was ${damage}, and refuses to start under strict recovery`, async () => {
+      let { runtime } = open();
+      await runtime.recover();
+      const sessionId = randomUUID();
+      await send(runtime, start(sessionId, "agent://a", ["agent://a", "agent://b"]));
+      await send(runtime, proposal(sessionId, "agent://a", "p1"));
+      await runtime.close();
+      const path = join(directory, "logs", logFileName(sessionId));
+      await writeFile(path, change(await readFile(path)));
+
+      const strictStore = createFileStore({ directory, logger: quiet });
+      const strict = createRuntime({
+        clock,
+        store: strictStore,
+        logger: quiet,
+        strictRecovery: true,
+      });
+      await expect(strict.recover()).rejects.toThrow(`session ${sessionId} could not be recovered`);
+      await strict.close();
+
+      ({ runtime } = open());
+      const report = await runtime.recover();
+      expect(report.quarantined.map((entry) => entry.sessionId)).toEqual([sessionId]);
+      expect((await describeSession(runtime, sessionId)).metadata).toBe("SESSION_NOT_FOUND");
+      const reuse = await runtime.send(
+        start(sessionId, "agent://a", ["agent://a", "agent://b"]),
+        createDevIdentity("agent://a"),
+      );
+      expect(reuse.isErr() ? reuse.error.code : "accepted").toBe("SESSION_ALREADY_EXISTS");
+      await runtime.close();
+    });
+  }
 });

@@ -1,0 +1,133 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, readlink, rm, utimes, writeFile } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import type { RuntimeLogger } from "@macp/core";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { acquireDirectoryLock, LOCK_FILE, LOCK_STALE_MS } from "./directory-lock.js";
+
+// How the lock judges a lock file it finds. The lock across real processes
+// (SIGKILL included) is tested in test/directory-lock.test.ts.
+
+const linux = existsSync("/proc/self/stat");
+
+function capture(): RuntimeLogger & { readonly lines: string[] } {
+  const lines: string[] = [];
+  const push = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+    lines.push(`${level} ${message} ${fields ? JSON.stringify(fields) : ""}`);
+  };
+  return { lines, info: push("info"), warn: push("warn"), error: push("error") };
+}
+
+async function startTimeOf(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
+}
+
+let directory: string;
+
+beforeEach(async () => {
+  directory = await mkdtemp(join(tmpdir(), "macp-lock-"));
+});
+
+afterEach(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+/** A lock file as another process of this machine would have written it. */
+async function writeLock(fields: Record<string, unknown>): Promise<void> {
+  const holder = {
+    pid: process.ppid,
+    hostname: hostname(),
+    bootId: linux ? (await readFile("/proc/sys/kernel/random/boot_id", "utf8")).trim() : undefined,
+    pidNamespace: linux ? await readlink("/proc/self/ns/pid") : undefined,
+    startTime: linux ? await startTimeOf(process.ppid) : undefined,
+    token: "0123456789abcdef",
+    acquiredAt: "2026-01-01T00:00:00.000Z",
+    ...fields,
+  };
+  await writeFile(join(directory, LOCK_FILE), JSON.stringify(holder));
+}
+
+async function refusal(): Promise<unknown> {
+  return acquireDirectoryLock(directory, capture()).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+}
+
+describe("directory lock", () => {
+  it("takes a free directory, and removes only its own lock on release", async () => {
+    const logger = capture();
+    const lock = await acquireDirectoryLock(directory, logger);
+    const held = JSON.parse(await readFile(join(directory, LOCK_FILE), "utf8"));
+    expect(held).toMatchObject({ pid: process.pid, hostname: hostname() });
+    await lock?.release();
+    expect(existsSync(join(directory, LOCK_FILE))).toBe(false);
+
+    const again = await acquireDirectoryLock(directory, logger);
+    await writeLock({ token: "someone-else" });
+    await again?.release();
+    expect(existsSync(join(directory, LOCK_FILE))).toBe(true);
+    expect(logger.lines.some((line) => line.includes("no longer this process's"))).toBe(true);
+  });
+
+  it("refuses while the holder runs, naming the directory and its pid", async () => {
+    await writeLock({});
+    const refused = await refusal();
+    expect(refused).toMatchObject({ code: "DIRECTORY_LOCKED" });
+    expect((refused as Error).message).toContain(`data directory ${directory} is in use`);
+    expect((refused as Error).message).toContain(`pid ${process.ppid}`);
+    expect((refused as Error).message).toContain(join(directory, LOCK_FILE));
+  });
+
+  it.runIf(linux)("takes over a lock whose pid now belongs to another process", async () => {
+    await writeLock({ startTime: "1" });
+    const logger = capture();
+    const lock = await acquireDirectoryLock(directory, logger);
+    expect(logger.lines.some((line) => line.includes("belongs to another process"))).toBe(true);
+    await lock?.release();
+  });
+
+  it("takes over a lock whose pid is not running, or is this process's", async () => {
+    // Pids are bounded by pid_max (at most 2^22 on Linux), so this one cannot run.
+    await writeLock({ pid: 2 ** 30 });
+    const first = await acquireDirectoryLock(directory, capture());
+    expect(first).toBeDefined();
+    // A lock naming this process, which the store has not taken: left by an
+    // earlier process with the same pid.
+    await writeLock({ pid: process.pid, token: "earlier" });
+    const logger = capture();
+    const second = await acquireDirectoryLock(directory, logger);
+    expect(logger.lines.some((line) => line.includes("this process's pid"))).toBe(true);
+    await second?.release();
+  });
+
+  it.runIf(linux)("takes over the lock of a container that has restarted", async () => {
+    await writeLock({ pidNamespace: "pid:[1]" });
+    const logger = capture();
+    const lock = await acquireDirectoryLock(directory, logger);
+    expect(logger.lines.some((line) => line.includes("container has restarted"))).toBe(true);
+    await lock?.release();
+  });
+
+  it("refuses a lock of another host until its heartbeat has stopped for long enough", async () => {
+    await writeLock({ hostname: "elsewhere", bootId: "another-machine" });
+    const refused = await refusal();
+    expect(refused).toMatchObject({ code: "DIRECTORY_LOCKED" });
+    expect((refused as Error).message).toContain("on host elsewhere");
+    const old = new Date(Date.now() - LOCK_STALE_MS - 5_000);
+    await utimes(join(directory, LOCK_FILE), old, old);
+    const logger = capture();
+    const lock = await acquireDirectoryLock(directory, logger);
+    expect(logger.lines.some((line) => line.includes("not refreshed for"))).toBe(true);
+    await lock?.release();
+  });
+
+  it("takes over a lock file it cannot parse", async () => {
+    await writeFile(join(directory, LOCK_FILE), "{not json");
+    const lock = await acquireDirectoryLock(directory, capture());
+    expect(JSON.parse(await readFile(join(directory, LOCK_FILE), "utf8")).pid).toBe(process.pid);
+    await lock?.release();
+  });
+});
