@@ -3,10 +3,13 @@
 // variables (see docs/reference/env-vars.md). A refused start prints one line
 // per problem on stderr, each naming the variable, and exits 1.
 
+import { parseArgs } from "node:util";
 import { installShutdownHandlers } from "@macp/connect/node";
 import { loadConfig } from "./config.js";
+import { helpText } from "./help-text.js";
 import { runtimeLoggerFrom } from "./logger.js";
 import { StartupError, startRuntime } from "./start-runtime.js";
+import { RUNTIME_VERSION } from "./version.js";
 
 // Time left to flush the store after the drain, before a hung shutdown is forced.
 const CLOSE_RESERVE_MS = 1000;
@@ -15,7 +18,35 @@ function refuse(message: string): void {
   process.stderr.write(`macp-runtime: ${message}\n`);
 }
 
+/** Answers --help and --version without reading the environment; undefined means serve. */
+function answerFlags(args: readonly string[]): number | undefined {
+  let values: { help?: boolean; version?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: [...args],
+      options: {
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+    }));
+  } catch (error) {
+    refuse(`${error instanceof Error ? error.message : String(error)}; see macp-runtime --help`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(helpText(RUNTIME_VERSION));
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${RUNTIME_VERSION}\n`);
+    return 0;
+  }
+  return undefined;
+}
+
 async function main(): Promise<number> {
+  const answered = answerFlags(process.argv.slice(2));
+  if (answered !== undefined) return answered;
   const loaded = loadConfig(process.env);
   if (!loaded.ok) {
     for (const error of loaded.errors) refuse(error.message);

@@ -56,13 +56,22 @@ export interface Spawned {
 }
 
 /**
- * Runs a built script of this package with exactly `env` (plus PATH), so the
+ * Runs a built script of this package with exactly `env` (plus PATH and HOME), so the
  * developer's own MACP_* variables cannot leak into a test.
  */
 export function spawnNode(script: string, args: readonly string[], env: Environment): Spawned {
-  const child = spawn(process.execPath, [script, ...args], {
-    cwd: PACKAGE_DIR,
-    env: { PATH: process.env.PATH, ...env },
+  return spawnCommand(process.execPath, [script, ...args], { cwd: PACKAGE_DIR, env });
+}
+
+/** Runs `command` in `cwd` with exactly `env` (plus PATH and HOME), collecting its output. */
+export function spawnCommand(
+  command: string,
+  args: readonly string[],
+  options: { readonly cwd: string; readonly env: Environment },
+): Spawned {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";

@@ -39,14 +39,19 @@ export function installShutdownHandlers(
       return;
     }
     shuttingDown = true;
-    logger.info(`received ${signal}; shutting down`, { drainMs });
+    // Log the drain calls in flight get, not the whole budget: operators set the former.
+    const reserve = Math.min(1000, drainMs / 2);
+    const callDrainMs = Math.max(0, drainMs - reserve);
+    logger.info(`received ${signal}; shutting down`, {
+      drainMs: callDrainMs,
+      exitWithinMs: drainMs,
+    });
     const force = setTimeout(() => {
       logger.error(`shutdown did not finish within ${drainMs} ms; exiting`);
       exit(1);
     }, drainMs);
     force.unref();
-    const reserve = Math.min(1000, drainMs / 2);
-    server.close({ drainMs: Math.max(0, drainMs - reserve) }).then(
+    server.close({ drainMs: callDrainMs }).then(
       () => {
         clearTimeout(force);
         logger.info("shutdown complete");
