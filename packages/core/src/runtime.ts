@@ -48,6 +48,7 @@ import {
 } from "./kernel/envelope-checks.js";
 import { RateLimiter } from "./kernel/rate-limiter.js";
 import { compareStrings, holdLockUntil, Session, withLock } from "./kernel/session.js";
+import { SessionIdSet } from "./kernel/session-id-set.js";
 import { type SequencedEnvelope, SessionStreamHandler } from "./kernel/session-stream.js";
 import type { MessageContext, ModeEntry, ModeStep, SessionView } from "./mode-handler.js";
 import {
@@ -152,8 +153,8 @@ class Runtime implements MacpRuntime, KernelForStreams {
   private readonly messageLimiter: RateLimiter;
 
   private readonly sessions = new Map<string, Session>();
-  /** Ids of sessions no longer in memory; never reusable (D-28). */
-  private readonly tombstones = new Set<string>();
+  /** Ids of sessions no longer in memory; never reusable (D-28). Only grows, so kept compact. */
+  private readonly tombstones = new SessionIdSet();
   /** SessionStarts whose append is in flight, by session id. */
   private readonly pendingStarts = new Map<string, Promise<unknown>>();
   /** OPEN sessions by initiator, for max_open_sessions. */
@@ -1293,6 +1294,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
     this.tombstones.add(sessionId);
     this.trackOpen(session);
     this.releaseHub(sessionId);
+    this.store.evicted?.(sessionId);
   }
 
   // ---------------------------------------------------------------- Recovery
