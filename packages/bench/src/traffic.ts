@@ -62,8 +62,6 @@ export function envelope(
   });
 }
 
-const evaluators = ["agent://e1", "agent://e2", "agent://e3"];
-
 function payload<T extends Parameters<typeof create>[0]>(
   schema: T,
   init: Parameters<typeof create<T>>[1],
@@ -71,26 +69,41 @@ function payload<T extends Parameters<typeof create>[0]>(
   return toBinary(schema, create(schema, init));
 }
 
+/** Who takes part in a {@link decisionLifecycle}: an initiator and three evaluators. */
+export interface LifecycleAgents {
+  readonly initiator: string;
+  readonly evaluators: readonly [string, string, string];
+}
+
+const defaultAgents: LifecycleAgents = {
+  initiator: INITIATOR,
+  evaluators: ["agent://e1", "agent://e2", "agent://e3"],
+};
+
 /**
  * One whole decision session: start, proposal, two evaluations, an objection,
  * three votes and the commitment (9 accepted messages).
  */
-export function decisionLifecycle(sessionId: string): { envelope: Envelope; as: Identity }[] {
+export function decisionLifecycle(
+  sessionId: string,
+  agents: LifecycleAgents = defaultAgents,
+): { envelope: Envelope; as: Identity }[] {
+  const { initiator, evaluators } = agents;
   const start = payload(SessionStartPayloadSchema, {
     intent: "benchmark",
-    participants: [INITIATOR, ...evaluators],
+    participants: [initiator, ...evaluators],
     modeVersion: "1.0.0",
     configurationVersion: "cfg-1",
     ttlMs: 3_600_000n,
   });
   const steps: [string, string, Uint8Array][] = [
-    ["SessionStart", INITIATOR, start],
-    ["Proposal", INITIATOR, proposalPayload],
-    ["Evaluation", "agent://e1", evaluationPayload],
-    ["Evaluation", "agent://e2", evaluationPayload],
+    ["SessionStart", initiator, start],
+    ["Proposal", initiator, proposalPayload],
+    ["Evaluation", evaluators[0], evaluationPayload],
+    ["Evaluation", evaluators[1], evaluationPayload],
     [
       "Objection",
-      "agent://e3",
+      evaluators[2],
       payload(decision.ObjectionPayloadSchema, {
         proposalId: "p1",
         reason: "risk",
@@ -102,7 +115,7 @@ export function decisionLifecycle(sessionId: string): { envelope: Envelope; as: 
       voter,
       payload(decision.VotePayloadSchema, { proposalId: "p1", vote: "APPROVE", reason: "ok" }),
     ]),
-    commitmentStep(),
+    commitmentStep(initiator),
   ];
   return toTraffic(sessionId, steps);
 }
@@ -184,10 +197,10 @@ export function decisionHistory(sessionId: string): { envelope: Envelope; as: Id
 }
 
 /** The initiator's positive Commitment that ends every benchmark session. */
-function commitmentStep(): [string, string, Uint8Array] {
+function commitmentStep(initiator = INITIATOR): [string, string, Uint8Array] {
   return [
     "Commitment",
-    INITIATOR,
+    initiator,
     payload(CommitmentPayloadSchema, {
       commitmentId: "c1",
       action: "decision.selected",
@@ -215,6 +228,8 @@ const identityCache = new Map<string, Identity>();
 function identityOf(sender: string): Identity {
   let identity = identityCache.get(sender);
   if (!identity) {
+    // Bounded: the soak gives every session agents of its own.
+    if (identityCache.size >= 4096) identityCache.clear();
     identity = createDevIdentity(sender);
     identityCache.set(sender, identity);
   }

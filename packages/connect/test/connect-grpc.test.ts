@@ -609,6 +609,29 @@ describe("registries", () => {
     expect(noPolicy.code).toBe(Code.InvalidArgument);
   });
 
+  it("refuses rules nested 3,000 levels deep with INVALID_POLICY_DEFINITION (regression: answered INTERNAL)", async () => {
+    const admin = { headers: bearer("admin") };
+    const depth = 3000;
+    const refused = await client.registerPolicy(
+      {
+        policyDescriptor: {
+          policyId: "policy.deep",
+          mode: "macp.mode.decision.v1",
+          rules: `{"voting":${'{"n":'.repeat(depth)}1${"}".repeat(depth)}}`,
+          schemaVersion: 1,
+        },
+      },
+      admin,
+    );
+    expect(refused.ok).toBe(false);
+    expect(refused.error).toMatch(/^INVALID_POLICY_DEFINITION: rules nest deeper than/);
+    // The server is unharmed and the id was not taken.
+    const missing = await statusOf(client.getPolicy({ policyId: "policy.deep" }, admin));
+    expect(missing.code).toBe(Code.NotFound);
+    const initialized = await client.initialize({ supportedProtocolVersions: ["1.0"] });
+    expect(initialized.selectedProtocolVersion).toBe("1.0");
+  });
+
   it("serves the policy registry", async () => {
     const admin = { headers: bearer("admin") };
     const got = await client.getPolicy({ policyId: "policy.default" }, admin);

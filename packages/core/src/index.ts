@@ -58,6 +58,7 @@ export {
   evaluateQuorumPolicy,
   evaluateTaskPolicy,
   loadPolicyFile,
+  MAX_RULES_DEPTH,
   type PolicyInput,
   PolicyRegistry,
   type PolicyVerdict,

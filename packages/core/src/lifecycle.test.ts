@@ -239,6 +239,47 @@ describe("eviction and session-id tombstones", () => {
     );
   });
 
+  it("drops the memory store's records of evicted sessions, keeping their ids reserved (regression: a soak grew 34.5 MB/min)", async () => {
+    const { runtime, store, clock, as } = harness({ limits: { sessionRetentionMs: 60_000 } });
+    const held = () => ids.filter((id) => runtime.inspectSession(id) !== undefined).length;
+    const ids: string[] = [];
+    for (let round = 0; round < 4; round++) {
+      for (let n = 0; n < 250; n++) {
+        const id = sessionId();
+        const [owner, voter] = [`agent://owner-${round}-${n}`, `agent://voter-${round}-${n}`];
+        await accepted(
+          runtime,
+          startEnvelope(id, owner, { participants: [owner, voter] }),
+          as(owner),
+        );
+        await accepted(runtime, proposalEnvelope(id, owner), as(owner));
+        await accepted(runtime, voteEnvelope(id, voter), as(voter));
+        await accepted(runtime, commitmentEnvelope(id, owner), as(owner));
+        ids.push(id);
+      }
+      clock.advance(30_000);
+      await runtime.processDueWork();
+      // Only the sessions that ended within the retention are still held, with their logs.
+      expect(held()).toBeLessThanOrEqual(500);
+      expect(store.recordCount).toBe(held() * 4);
+    }
+    clock.advance(60_000);
+    await runtime.processDueWork();
+    expect(held()).toBe(0);
+    expect(store.recordCount).toBe(0);
+
+    const reused = ids[0] as string;
+    expect(await refusal(runtime, startEnvelope(reused, "agent://a", { messageId: "again" }))).toBe(
+      ErrorCode.SESSION_ALREADY_EXISTS,
+    );
+    const rebuilt = createRuntime({ clock, store });
+    await rebuilt.recover();
+    expect(rebuilt.inspectSession(reused)).toBeUndefined();
+    expect(await refusal(rebuilt, startEnvelope(reused, "agent://a", { messageId: "again" }))).toBe(
+      ErrorCode.SESSION_ALREADY_EXISTS,
+    );
+  });
+
   it("expires OPEN sessions from the sweep and emits EXPIRED", async () => {
     const { runtime, clock, as } = await open();
     const events = runtime.watchSessions(as("agent://w"))._unsafeUnwrap();

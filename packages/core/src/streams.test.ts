@@ -286,6 +286,27 @@ describe("registries over the runtime", () => {
     );
   });
 
+  it("answers RegisterPolicy for rules nested 3,000 levels deep with ok:false INVALID_POLICY_DEFINITION", () => {
+    const { runtime, as } = harness();
+    const depth = 3000;
+    const outcome = runtime.registerPolicy(
+      {
+        $typeName: "macp.v1.PolicyDescriptor",
+        policyId: "policy.test.deep",
+        mode: "macp.mode.decision.v1",
+        description: "deep",
+        rules: `{"voting":${'{"n":'.repeat(depth)}1${"}".repeat(depth)}}`,
+        schemaVersion: 1,
+        registeredAtUnixMs: 0n,
+      },
+      as("agent://admin"),
+    );
+    const answer = outcome._unsafeUnwrap();
+    expect(answer.ok).toBe(false);
+    expect(answer.error).toMatch(/^INVALID_POLICY_DEFINITION: rules nest deeper than/);
+    expect(runtime.getPolicy("policy.test.deep", as("agent://admin")).isErr()).toBe(true);
+  });
+
   it("keeps a directory-loaded policy registry read-only, before authentication", () => {
     const { runtime } = harness({ policyRegistryReadOnly: true });
     expect(

@@ -208,6 +208,12 @@ describe("static tokens and capabilities over the wire", () => {
     ).toBe("FORBIDDEN");
   });
 
+  it("lets an identity with allowed_modes send ambient Signals, which name no mode", async () => {
+    const signal = envelope({ mode: "", sessionId: "", sender: "", messageType: "Signal" });
+    const ack = await send("task-only-token", signal);
+    expect(ack.ok, ack.error?.message).toBe(true);
+  });
+
   it("enforces max_open_sessions with RATE_LIMITED", async () => {
     expect((await send("capped-token", start(newSessionId(), "", ["agent://b"]))).ok).toBe(true);
     expect((await send("capped-token", start(newSessionId(), "", ["agent://b"]))).error?.code).toBe(

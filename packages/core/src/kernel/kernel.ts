@@ -103,6 +103,7 @@ export class Kernel {
   evict(session: Session): void {
     this.table.remove(session);
     this.hubs.releaseSessionHub(session.view.sessionId);
+    this.log.store.evicted?.(session.view.sessionId);
     this.observer?.sessionEvicted?.(session.view.sessionId);
   }
 

@@ -1,5 +1,6 @@
 import { SessionState } from "@macp/proto";
 import type { Session } from "./session.js";
+import { SessionIdSet } from "./session-id-set.js";
 
 /**
  * The sessions in memory and the indexes over them: ids that may never be
@@ -8,8 +9,8 @@ import type { Session } from "./session.js";
 export class SessionTable {
   /** In creation order, which ListSessions paging relies on. */
   readonly sessions = new Map<string, Session>();
-  /** Ids of sessions no longer in memory; never reusable (D-28). */
-  readonly tombstones = new Set<string>();
+  /** Ids of sessions no longer in memory; never reusable (D-28). Only grows, so kept compact. */
+  readonly tombstones = new SessionIdSet();
   /** SessionStarts whose append is in flight, by session id. */
   readonly pendingStarts = new Map<string, Promise<unknown>>();
   /** OPEN sessions by initiator, for max_open_sessions. */

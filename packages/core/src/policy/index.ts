@@ -18,6 +18,7 @@ export {
 } from "./mode-evaluators.js";
 export { DEFAULT_POLICY_ID, type PolicyDefinition } from "./policy-definition.js";
 export {
+  MAX_RULES_DEPTH,
   type PolicyInput,
   policyDescriptorOf,
   policyInputFromDescriptor,

@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { type PolicyDescriptor, PolicyDescriptorSchema } from "@macp/proto";
 import { err, ok, type Result } from "neverthrow";
-import { isJsonObject, type JsonObject } from "../json.js";
+import { isJsonObject, type JsonObject, nestsDeeperThan } from "../json.js";
 import { frozenJsonCopy } from "./frozen-json.js";
 import { DEFAULT_POLICY_ID, type PolicyDefinition } from "./policy-definition.js";
 import { parseRulesText, validatePolicyRules } from "./rules-validation.js";
@@ -11,6 +11,13 @@ export type PolicyInput = Omit<PolicyDefinition, "registeredAtUnixMs">;
 
 /** Schema versions this runtime evaluates (modes.md §9.5): v2 only adds optional fields. */
 export const SUPPORTED_POLICY_SCHEMA_VERSIONS: ReadonlySet<number> = new Set([1, 2]);
+
+/**
+ * The deepest nesting accepted in `rules`. The standard modes' rules nest three
+ * levels; the cap keeps every recursive walk over registered rules (freezing,
+ * schema validation, serialisation into session logs) far from the stack limit.
+ */
+export const MAX_RULES_DEPTH = 32;
 
 /** Prefix of every refusal text, so callers see the RFC's code even though registration answers with text. */
 const INVALID = "INVALID_POLICY_DEFINITION";
@@ -25,6 +32,9 @@ const INVALID = "INVALID_POLICY_DEFINITION";
 export function validatePolicyInput(input: PolicyInput): Result<void, string> {
   return checkIdentity(input.policyId, input.schemaVersion).andThen(() => {
     if (!isJsonObject(input.rules)) return err(`${INVALID}: rules must be a JSON object`);
+    if (nestsDeeperThan(input.rules, MAX_RULES_DEPTH)) {
+      return err(`${INVALID}: rules nest deeper than ${MAX_RULES_DEPTH} levels`);
+    }
     return validatePolicyRules(input.mode, input.rules).mapErr((reason) => `${INVALID}: ${reason}`);
   });
 }

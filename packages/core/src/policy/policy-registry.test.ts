@@ -1,7 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { PolicyDescriptorSchema } from "@macp/proto";
 import { describe, expect, it } from "vitest";
-import { policyDescriptorOf } from "./policy-descriptor.js";
+import { MAX_RULES_DEPTH, policyDescriptorOf } from "./policy-descriptor.js";
 import { loadPolicyFile } from "./policy-file.js";
 import { DEFAULT_POLICY, PolicyRegistry } from "./policy-registry.js";
 
@@ -336,5 +336,50 @@ describe("policy descriptors and files", () => {
     expect(loadPolicyFile({ ...file, ...overrides })._unsafeUnwrapErr().code).toBe(
       "INVALID_POLICY_DEFINITION",
     );
+  });
+});
+
+/** `{"voting": {"n": {"n": … 1}}}` with the rules object itself at depth 1. */
+function nestedRulesText(depth: number): string {
+  return `{"voting":${'{"n":'.repeat(depth - 1)}1${"}".repeat(depth - 1)}}`;
+}
+
+describe("deeply nested rules (regression: 3,000 levels overflowed the stack, answered INTERNAL)", () => {
+  it.each([DECISION, "ext.custom.v1"])(
+    "refuses 3,000 levels with INVALID_POLICY_DEFINITION for %s",
+    (mode) => {
+      const text = nestedRulesText(3000);
+      expect(refusal({ mode, rules: text })).toBe(
+        `INVALID_POLICY_DEFINITION: rules nest deeper than ${MAX_RULES_DEPTH} levels`,
+      );
+    },
+  );
+
+  it("refuses deep arrays as well as deep objects, and 100,000 levels as cheaply", () => {
+    const arrays = `{"commitment":{"designated_roles":${"[".repeat(5000)}${"]".repeat(5000)}}}`;
+    expect(refusal({ rules: arrays })).toContain("nest deeper than");
+    expect(refusal({ rules: nestedRulesText(100_000) })).toContain("nest deeper than");
+  });
+
+  it("accepts exactly the maximum depth and refuses one level more", () => {
+    const registry = new PolicyRegistry();
+    const deepest = descriptor({ mode: "ext.custom.v1", rules: nestedRulesText(MAX_RULES_DEPTH) });
+    expect(registry.register(deepest, 1).isOk()).toBe(true);
+    expect(
+      refusal({ mode: "ext.custom.v1", rules: nestedRulesText(MAX_RULES_DEPTH + 1) }),
+    ).toContain("nest deeper than");
+  });
+
+  it("refuses a deeply nested policy file", () => {
+    const rules = JSON.parse(nestedRulesText(3000)) as unknown;
+    const error = loadPolicyFile({
+      policy_id: "policy.test.deep",
+      mode: DECISION,
+      description: "deep",
+      rules,
+      schema_version: 1,
+    })._unsafeUnwrapErr();
+    expect(error.code).toBe("INVALID_POLICY_DEFINITION");
+    expect(error.message).toContain("nest deeper than");
   });
 });

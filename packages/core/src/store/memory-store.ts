@@ -1,7 +1,11 @@
+import { SessionIdSet } from "../kernel/session-id-set.js";
 import type { LogRecord } from "./log-record.js";
 import type { SessionStore, StoredSession } from "./session-store.js";
 
-/** A store that keeps every log in memory. Synchronous, so the runtime never waits on it. */
+/**
+ * A store that keeps every log in memory until the runtime evicts its session.
+ * Synchronous, so the runtime never waits on it.
+ */
 export interface MemoryStore extends SessionStore {
   /** Total records held, for tests and benchmarks. */
   readonly recordCount: number;
@@ -11,6 +15,8 @@ export interface MemoryStore extends SessionStore {
 
 export function createMemoryStore(): MemoryStore {
   const logs = new Map<string, LogRecord[]>();
+  // Ids of evicted sessions: their records are gone, the ids stay reserved (D-28).
+  const evicted = new SessionIdSet();
   let recordCount = 0;
   let failure: string | undefined;
   let closed = false;
@@ -34,11 +40,19 @@ export function createMemoryStore(): MemoryStore {
     },
     *loadAll(): Iterable<StoredSession> {
       for (const [sessionId, records] of logs) yield { sessionId, records };
+      for (const sessionId of evicted) yield { sessionId, records: [] };
     },
     delete(sessionId) {
       const log = logs.get(sessionId);
       if (log) recordCount -= log.length;
       logs.delete(sessionId);
+    },
+    evicted(sessionId) {
+      const log = logs.get(sessionId);
+      if (log === undefined) return;
+      recordCount -= log.length;
+      logs.delete(sessionId);
+      evicted.add(sessionId);
     },
     async close() {
       closed = true;

@@ -27,6 +27,13 @@ export interface SessionStore {
   loadAll(): Iterable<StoredSession> | AsyncIterable<StoredSession>;
   /** Removes a session's log (retention of terminal sessions). */
   delete?(sessionId: string): void | Promise<void>;
+  /**
+   * The runtime has evicted this terminal session from memory, so it will never
+   * read its log again. A store that holds logs only for the runtime (the memory
+   * store) may drop the records then, keeping the id reserved: `loadAll` yields it
+   * with no records. A durable store keeps the log until its own retention.
+   */
+  evicted?(sessionId: string): void;
   /** Completes pending appends and releases resources. */
   close(): Promise<void>;
 }

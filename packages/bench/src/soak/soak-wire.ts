@@ -1,0 +1,22 @@
+// IPC messages between the soak driver and its server process.
+
+export type ToSoakServer =
+  | { readonly type: "sample" }
+  | { readonly type: "snapshot"; readonly path: string }
+  | { readonly type: "stop" };
+
+export type FromSoakServer =
+  | { readonly type: "listening"; readonly url: string }
+  | { readonly type: "error"; readonly message: string }
+  | {
+      readonly type: "sample";
+      /** Resident set size. */
+      readonly rssBytes: number;
+      /** V8 heap reserved. */
+      readonly heapTotalBytes: number;
+      /** V8 heap in use after a full collection. */
+      readonly heapUsedBytes: number;
+      /** Memory outside the V8 heap held by JS objects (Buffers, ArrayBuffers). */
+      readonly externalBytes: number;
+    }
+  | { readonly type: "snapshot"; readonly path: string };
