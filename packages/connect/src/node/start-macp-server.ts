@@ -1,5 +1,6 @@
 import * as http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { MacpRuntime, RuntimeLogger } from "@macp/core";
 import { createMacpRoutes, type MacpRoutesOptions } from "../create-macp-routes.js";
@@ -37,6 +38,20 @@ export interface MacpServerOptions extends Omit<MacpRoutesOptions, "health" | "s
   readonly timerDriver?: false | Omit<TimerDriverOptions, "clock" | "logger">;
   /** Where server errors are reported. Default: console. */
   readonly logger?: Pick<RuntimeLogger, "info" | "error">;
+  /**
+   * More Connect services served beside MACPRuntimeService, on the same port
+   * and protocols (the inspector's, for one). `shutdownSignal` fires when
+   * `close()` starts, so their streams can end too. Default: none.
+   */
+  readonly extraRoutes?: (router: ConnectRouter, context: { shutdownSignal: AbortSignal }) => void;
+  /**
+   * Handles requests that no RPC route matches (a web page, for one); returns
+   * false to let the server answer 404. Default: none.
+   */
+  readonly fallback?: (
+    request: http2.Http2ServerRequest,
+    response: http2.Http2ServerResponse,
+  ) => boolean;
 }
 
 export interface MacpServerCloseOptions {
@@ -113,14 +128,32 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
   const health = createHealthState();
   const shutdown = new AbortController();
 
+  const macpRoutes = createMacpRoutes(runtime, {
+    authenticate: (headers) => options.authenticate(headers),
+    clock: options.clock,
+    maxReceiveMessageBytes: options.maxReceiveMessageBytes,
+    health,
+    shutdownSignal: shutdown.signal,
+  });
+  const { extraRoutes, fallback } = options;
   const handler = connectNodeAdapter({
-    routes: createMacpRoutes(runtime, {
-      authenticate: (headers) => options.authenticate(headers),
-      clock: options.clock,
-      maxReceiveMessageBytes: options.maxReceiveMessageBytes,
-      health,
-      shutdownSignal: shutdown.signal,
-    }),
+    routes: (router) => {
+      macpRoutes(router);
+      extraRoutes?.(router, { shutdownSignal: shutdown.signal });
+    },
+    ...(fallback === undefined
+      ? {}
+      : {
+          fallback: (request, response) => {
+            if (
+              fallback(request as http2.Http2ServerRequest, response as http2.Http2ServerResponse)
+            ) {
+              return;
+            }
+            response.writeHead(404);
+            response.end();
+          },
+        }),
   });
 
   let closing = false;
