@@ -7,6 +7,11 @@
 export interface BoundedFeed<T> extends AsyncIterable<T> {
   /** Queues an item; ignored once the feed has ended. */
   push(item: T): void;
+  /**
+   * Resolves once the feed has room (or has ended): producers that can wait,
+   * such as a history replay, pace themselves on the reader with it.
+   */
+  waitForRoom(): Promise<void>;
   /** Ends the feed after the queued items. */
   end(): void;
   /** Ends the feed with an error, thrown to the reader after nothing else. */
@@ -23,10 +28,16 @@ export function createBoundedFeed<T>(
   let ended = false;
   let failure: { readonly error: unknown } | undefined;
   let wake: (() => void) | undefined;
+  let roomWaiters: (() => void)[] = [];
   const notify = (): void => {
     const resolve = wake;
     wake = undefined;
     resolve?.();
+  };
+  const releaseRoomWaiters = (): void => {
+    const waiters = roomWaiters;
+    roomWaiters = [];
+    for (const resolve of waiters) resolve();
   };
   const feed: BoundedFeed<T> = {
     get ended() {
@@ -41,9 +52,14 @@ export function createBoundedFeed<T>(
       queue.push(item);
       notify();
     },
+    waitForRoom() {
+      if (ended || queue.length < capacity) return Promise.resolve();
+      return new Promise((resolve) => roomWaiters.push(resolve));
+    },
     end() {
       ended = true;
       notify();
+      releaseRoomWaiters();
     },
     fail(error) {
       if (ended) return;
@@ -51,11 +67,13 @@ export function createBoundedFeed<T>(
       failure = { error };
       queue.length = 0;
       notify();
+      releaseRoomWaiters();
     },
     async *[Symbol.asyncIterator]() {
       while (true) {
         const item = queue.shift();
         if (item !== undefined) {
+          if (queue.length < capacity) releaseRoomWaiters();
           yield item;
           continue;
         }

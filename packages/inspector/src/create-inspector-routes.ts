@@ -1,4 +1,4 @@
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type MessageInitShape, toJsonString } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { linkSignals, toStatusError, toWireError } from "@macp/connect";
@@ -102,21 +102,35 @@ export function createInspectorRoutes(
           if (opened.isErr()) throw toStatusError(opened.error);
           const stream = opened.value;
           const verdict = createVerdictTracker();
-          const snapshot = (): WatchSessionItem => ({
-            item: { case: "snapshot", value: snapshotOf(runtime, sessionId, verdict, clock) },
-          });
+          // A snapshot is sent only when it differs from the last one sent
+          // (lifecycle watches also report sessions as they already are).
+          let lastSnapshot = "";
+          const pushSnapshot = (): void => {
+            const value = snapshotOf(runtime, sessionId, verdict, clock);
+            const key = toJsonString(inspector.SessionSnapshotSchema, {
+              ...value,
+              observedAtUnixMs: 0n,
+            });
+            if (key === lastSnapshot) return;
+            lastSnapshot = key;
+            feed.push({ item: { case: "snapshot", value } });
+          };
           const pushRefusal = (refusal: RefusalRecord): void => {
             if (refusal.envelope?.sessionId !== sessionId) return;
             verdict.refused(refusal);
             feed.push({ item: { case: "refusal", value: refusalMessage(refusal) } });
           };
 
-          feed.push(snapshot());
-          for (const refusal of refusals.recent()) pushRefusal(refusal);
+          pushSnapshot();
+          // The session's recent refusals, at most a quarter of the buffer, so they never overflow it.
+          const earlier = refusals
+            .recent()
+            .filter((refusal) => refusal.envelope?.sessionId === sessionId);
+          for (const refusal of earlier.slice(-Math.floor(buffer / 4))) pushRefusal(refusal);
           const unfollow = refusals.follow((refusal) => {
             if (refusal.envelope?.sessionId !== sessionId) return;
             pushRefusal(refusal);
-            feed.push(snapshot());
+            pushSnapshot();
           });
 
           // Passive subscribe (core.md SUB-*): history after `after_sequence`, then live.
@@ -132,12 +146,15 @@ export function createInspectorRoutes(
               if (output.kind === "error") throw new MacpStreamError(output.error);
               sequence++;
               verdict.accepted(output.envelope);
+              // The history replay is paced on the page: it waits for room, it does not overflow.
+              await feed.waitForRoom();
               feed.push({
                 item: { case: "entry", value: timelineEntry(sequence, output.envelope) },
               });
               // Snapshots once the history is replayed; during replay the state is ahead of the entries.
               if (sequence >= (runtime.inspectSession(sessionId)?.acceptedCount ?? 0)) {
-                feed.push(snapshot());
+                await feed.waitForRoom();
+                pushSnapshot();
               }
             }
           };
@@ -146,7 +163,7 @@ export function createInspectorRoutes(
             const events = runtime.watchSessions(caller, signal);
             if (events.isErr()) throw new MacpStreamError(events.error);
             for await (const event of events.value) {
-              if (event.session?.sessionId === sessionId) feed.push(snapshot());
+              if (event.session?.sessionId === sessionId) pushSnapshot();
             }
           };
           const failFeed = (error: unknown): void => {
@@ -233,13 +250,13 @@ function snapshotOf(
   sessionId: string,
   verdict: VerdictTracker,
   clock: Clock,
-): MessageInitShape<typeof inspector.SessionSnapshotSchema> {
+): inspector.SessionSnapshot {
   const session = runtime.inspectSession(sessionId);
   const observedAtUnixMs = BigInt(clock.now());
-  if (session === undefined) return { observedAtUnixMs };
+  if (session === undefined) return create(inspector.SessionSnapshotSchema, { observedAtUnixMs });
   const { metadata, modeState, resolution } = session;
   const given = verdict.current;
-  return {
+  return create(inspector.SessionSnapshotSchema, {
     metadata,
     modeStateJson: modeState instanceof Uint8Array ? "" : JSON.stringify(modeState),
     resolutionJson:
@@ -256,7 +273,7 @@ function snapshotOf(
           },
         }),
     observedAtUnixMs,
-  };
+  });
 }
 
 function timelineEntry(
