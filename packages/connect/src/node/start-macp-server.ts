@@ -1,7 +1,7 @@
 import * as http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { MacpRuntime, RuntimeLogger } from "@macp/core";
 import { createMacpRoutes, type MacpRoutesOptions } from "../create-macp-routes.js";
 import { createHealthState } from "../health-state.js";
@@ -48,11 +48,11 @@ export interface MacpServerOptions extends Omit<MacpRoutesOptions, "health" | "s
    * Handles requests that no RPC route matches (a web page, for one); returns
    * false to let the server answer 404. Default: none.
    */
-  readonly fallback?: (
-    request: http2.Http2ServerRequest,
-    response: http2.Http2ServerResponse,
-  ) => boolean;
+  readonly fallback?: (...call: NodeRequestCall) => boolean;
 }
+
+/** The request and response of a Node HTTP/1.1 or HTTP/2 call, as Connect's adapter passes them. */
+export type NodeRequestCall = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>;
 
 export interface MacpServerCloseOptions {
   /** How long unary calls in flight may take to finish before connections are cut. Default 10 000 ms (MACP_SHUTDOWN_DRAIN_SECS). */
@@ -145,11 +145,7 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
       ? {}
       : {
           fallback: (request, response) => {
-            if (
-              fallback(request as http2.Http2ServerRequest, response as http2.Http2ServerResponse)
-            ) {
-              return;
-            }
+            if (fallback(request, response)) return;
             response.writeHead(404);
             response.end();
           },
