@@ -54,16 +54,14 @@ export function App() {
       <header>
         <h1>MACP inspector</h1>
         <form class="auth" onSubmit={apply}>
-          <label>
-            Bearer{" "}
-            <input
-              name="bearer"
-              value={draftBearer}
-              placeholder="token (dev mode: an agent id)"
-              onInput={(event) => setDraftBearer(event.currentTarget.value)}
-            />
-          </label>
-          <button type="submit">Connect</button>
+          <Field
+            label="Bearer"
+            name="bearer"
+            value={draftBearer}
+            placeholder="token (dev mode: an agent id)"
+            onValue={setDraftBearer}
+          />
+          <button type="submit">Watch</button>
           <label>
             Protocol{" "}
             <select
@@ -445,10 +443,7 @@ function Composer(props: {
   return (
     <section class="composer">
       <h2>Act</h2>
-      <label>
-        Send as (bearer){" "}
-        <input name="send-as" value={sendAs} onInput={(e) => setSendAs(e.currentTarget.value)} />
-      </label>
+      <Field label="Send as (bearer)" name="send-as" value={sendAs} onValue={setSendAs} />
       <form onSubmit={start} data-testid="start-form">
         <h3>Start a session</h3>
         <label>
@@ -461,29 +456,21 @@ function Composer(props: {
             ))}
           </select>
         </label>
-        <label>
-          Participants{" "}
-          <input
-            name="participants"
-            value={participants}
-            placeholder="alice, bob"
-            onInput={(e) => setParticipants(e.currentTarget.value)}
-          />
-        </label>
-        <label>
-          Intent{" "}
-          <input name="intent" value={intent} onInput={(e) => setIntent(e.currentTarget.value)} />
-        </label>
-        <label>
-          TTL (s){" "}
-          <input
-            name="ttl"
-            type="number"
-            min="1"
-            value={ttlSeconds}
-            onInput={(e) => setTtlSeconds(e.currentTarget.value)}
-          />
-        </label>
+        <Field
+          label="Participants"
+          name="participants"
+          value={participants}
+          placeholder="alice, bob"
+          onValue={setParticipants}
+        />
+        <Field label="Intent" name="intent" value={intent} onValue={setIntent} />
+        <Field
+          label="TTL (s)"
+          name="ttl"
+          type="number"
+          value={ttlSeconds}
+          onValue={setTtlSeconds}
+        />
         <button type="submit">Start</button>
       </form>
       <form onSubmit={sendEnvelope} data-testid="send-form">
@@ -526,5 +513,27 @@ function Composer(props: {
         </p>
       )}
     </section>
+  );
+}
+
+function Field(props: {
+  label: string;
+  name: string;
+  value: string;
+  onValue: (value: string) => void;
+  placeholder?: string;
+  type?: "text" | "number";
+}) {
+  return (
+    <label>
+      {props.label}{" "}
+      <input
+        name={props.name}
+        type={props.type ?? "text"}
+        value={props.value}
+        placeholder={props.placeholder}
+        onInput={(event) => props.onValue(event.currentTarget.value)}
+      />
+    </label>
   );
 }
