@@ -8,6 +8,7 @@ export {
   type MacpRoutesOptions,
 } from "./create-macp-routes.js";
 export { createHealthState, type HealthState } from "./health-state.js";
+export { type LinkedSignal, linkSignals } from "./linked-signal.js";
 export {
   controlFailure,
   ERROR_DETAILS_TRAILER,

@@ -4,6 +4,8 @@
 
 // The standard gRPC health service, served beside MACPRuntimeService.
 export * as health from "./gen/grpc/health/v1/health_pb.js";
+// The inspector's browser-friendly view of a runtime (not part of the MACP contract).
+export * as inspector from "./gen/macp/inspector/v1/inspector_pb.js";
 export * as decision from "./gen/macp/modes/decision/v1/decision_pb.js";
 export * as handoff from "./gen/macp/modes/handoff/v1/handoff_pb.js";
 export * as multiRound from "./gen/macp/modes/multi_round/v1/multi_round_pb.js";

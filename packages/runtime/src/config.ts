@@ -55,6 +55,8 @@ export interface RuntimeConfig {
   readonly strictRecovery: boolean;
   /** MACP_POLICIES_DIR: policy files to preload; the wire registry is then read-only. */
   readonly policiesDir: string | undefined;
+  /** MACP_INSPECTOR is exactly "1": serve the inspector page at /inspector and its InspectorService. */
+  readonly inspector: boolean;
   /** MACP_MAX_PAYLOAD_BYTES. Default 1,048,576. */
   readonly maxPayloadBytes: number;
   /** The largest gRPC message accepted: the payload limit + 64 KiB, as in the reference. */
@@ -142,6 +144,7 @@ export function loadConfig(env: Environment = process.env): ConfigResult {
 
   const storage = readStorage(env, refuse, warnings);
   const strictRecovery = readFlag(env, "MACP_STRICT_RECOVERY", warnings);
+  const inspector = readFlag(env, "MACP_INSPECTOR", warnings);
 
   let policiesDir = env.MACP_POLICIES_DIR;
   if (policiesDir === "") {
@@ -207,6 +210,7 @@ export function loadConfig(env: Environment = process.env): ConfigResult {
       storage,
       strictRecovery,
       policiesDir,
+      inspector,
       maxPayloadBytes,
       maxReceiveMessageBytes: Math.min(maxPayloadBytes + FRAME_OVERHEAD_BYTES, MAX_FRAME_BYTES),
       sessionStartsPerMinute,

@@ -20,6 +20,7 @@ import {
 import { type FileStore, openFileStore } from "@macp/store-file";
 import { formatAddress, type MetricsAddress, type RuntimeConfig } from "./config.js";
 import { createDiskRetention, type DiskRetention } from "./disk-retention.js";
+import { type InspectorMount, mountInspector } from "./inspector.js";
 import { createLogger, type Logger, runtimeLoggerFrom } from "./logger.js";
 import { createRuntimeMetrics, type MetricsServer, startMetricsServer } from "./metrics.js";
 import { loadPoliciesDir, PoliciesDirError } from "./policies-dir.js";
@@ -139,14 +140,24 @@ export async function startRuntime(
     const auth = createAuthenticatorFromConfig(config, logger);
     authenticator = auth;
     const tls = await readTls(config);
+    const authenticate = metrics.instrumentAuthenticate((headers: Headers) =>
+      auth.authenticate(headers),
+    );
+    let inspector: InspectorMount | undefined;
+    if (config.inspector) {
+      try {
+        inspector = mountInspector(runtime, { clock, authenticate });
+      } catch (error) {
+        throw new StartupError("MACP_INSPECTOR", describe(error));
+      }
+    }
     server = await listen(config, {
-      runtime,
-      authenticate: metrics.instrumentAuthenticate((headers: Headers) =>
-        auth.authenticate(headers),
-      ),
+      runtime: inspector?.runtime ?? runtime,
+      authenticate,
       clock,
       tls,
       logger: runtimeLogger,
+      inspector,
     });
     const listening = server;
 
@@ -170,6 +181,7 @@ export async function startRuntime(
         storage: config.storage.kind === "file" ? config.storage.directory : "memory",
         policyRegistryReadOnly: config.policiesDir !== undefined,
         metrics: metricsServer === undefined ? null : formatAddress(metricsServer.address),
+        inspector: inspector === undefined ? null : `${listening.url}/inspector/`,
       },
       `macp-runtime v${RUNTIME_VERSION} listening`,
     );
@@ -219,6 +231,7 @@ async function listen(
     readonly clock: Clock;
     readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
     readonly logger: RuntimeLogger;
+    readonly inspector: InspectorMount | undefined;
   },
 ): Promise<Listening> {
   try {
@@ -233,6 +246,9 @@ async function listen(
       maxConcurrentStreams: config.maxConcurrentStreams,
       timerDriver: { cleanupIntervalMs: config.cleanupIntervalMs },
       logger: parts.logger,
+      ...(parts.inspector === undefined
+        ? {}
+        : { extraRoutes: parts.inspector.extraRoutes, fallback: parts.inspector.fallback }),
     });
     return {
       runtime: parts.runtime,

@@ -42,6 +42,7 @@ describe("loadConfig defaults", () => {
     expect(config.storage).toEqual({ kind: "file", directory: ".macp-data" });
     expect(config.strictRecovery).toBe(false);
     expect(config.policiesDir).toBeUndefined();
+    expect(config.inspector).toBe(false);
     expect(config.maxPayloadBytes).toBe(1_048_576);
     expect(config.maxReceiveMessageBytes).toBe(1_048_576 + 65_536);
     expect(config.sessionStartsPerMinute).toBe(60);
@@ -136,7 +137,9 @@ describe("loadConfig reads every variable", () => {
       expect(loadConfig({ MACP_ALLOW_INSECURE: value }).ok).toBe(false);
       expect(configOf({ ...DEV, MACP_MEMORY_ONLY: value }).storage.kind).toBe("file");
       expect(configOf({ ...DEV, MACP_STRICT_RECOVERY: value }).strictRecovery).toBe(false);
+      expect(configOf({ ...DEV, MACP_INSPECTOR: value }).inspector).toBe(false);
     }
+    expect(configOf({ ...DEV, MACP_INSPECTOR: "1" }).inspector).toBe(true);
     expect(configOf({ ...DEV, MACP_MEMORY_ONLY: "1" }).storage).toEqual({ kind: "memory" });
     const warned = configOf({ ...DEV, MACP_MEMORY_ONLY: "true", MACP_STRICT_RECOVERY: "yes" });
     expect(warned.warnings.filter((w) => w.includes("counts as off"))).toHaveLength(2);

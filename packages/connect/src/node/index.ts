@@ -12,6 +12,7 @@ export {
   type MacpServerCloseOptions,
   type MacpServerOptions,
   type MacpTlsOptions,
+  type NodeRequestCall,
   startMacpServer,
 } from "./start-macp-server.js";
 export { startTimerDriver, type TimerDriver, type TimerDriverOptions } from "./timer-driver.js";

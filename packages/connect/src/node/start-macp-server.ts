@@ -1,6 +1,7 @@
 import * as http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { MacpRuntime, RuntimeLogger } from "@macp/core";
 import { createMacpRoutes, type MacpRoutesOptions } from "../create-macp-routes.js";
 import { createHealthState } from "../health-state.js";
@@ -37,7 +38,21 @@ export interface MacpServerOptions extends Omit<MacpRoutesOptions, "health" | "s
   readonly timerDriver?: false | Omit<TimerDriverOptions, "clock" | "logger">;
   /** Where server errors are reported. Default: console. */
   readonly logger?: Pick<RuntimeLogger, "info" | "error">;
+  /**
+   * More Connect services served beside MACPRuntimeService, on the same port
+   * and protocols (the inspector's, for one). `shutdownSignal` fires when
+   * `close()` starts, so their streams can end too. Default: none.
+   */
+  readonly extraRoutes?: (router: ConnectRouter, context: { shutdownSignal: AbortSignal }) => void;
+  /**
+   * Handles requests that no RPC route matches (a web page, for one); returns
+   * false to let the server answer 404. Default: none.
+   */
+  readonly fallback?: (...call: NodeRequestCall) => boolean;
 }
+
+/** The request and response of a Node HTTP/1.1 or HTTP/2 call, as Connect's adapter passes them. */
+export type NodeRequestCall = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>;
 
 export interface MacpServerCloseOptions {
   /** How long unary calls in flight may take to finish before connections are cut. Default 10 000 ms (MACP_SHUTDOWN_DRAIN_SECS). */
@@ -113,14 +128,28 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
   const health = createHealthState();
   const shutdown = new AbortController();
 
+  const macpRoutes = createMacpRoutes(runtime, {
+    authenticate: (headers) => options.authenticate(headers),
+    clock: options.clock,
+    maxReceiveMessageBytes: options.maxReceiveMessageBytes,
+    health,
+    shutdownSignal: shutdown.signal,
+  });
+  const { extraRoutes, fallback } = options;
   const handler = connectNodeAdapter({
-    routes: createMacpRoutes(runtime, {
-      authenticate: (headers) => options.authenticate(headers),
-      clock: options.clock,
-      maxReceiveMessageBytes: options.maxReceiveMessageBytes,
-      health,
-      shutdownSignal: shutdown.signal,
-    }),
+    routes: (router) => {
+      macpRoutes(router);
+      extraRoutes?.(router, { shutdownSignal: shutdown.signal });
+    },
+    ...(fallback === undefined
+      ? {}
+      : {
+          fallback: (request, response) => {
+            if (fallback(request, response)) return;
+            response.writeHead(404);
+            response.end();
+          },
+        }),
   });
 
   let closing = false;
