@@ -135,6 +135,11 @@ const SECTIONS: readonly { readonly title: string; readonly settings: readonly S
         meaning: "host:port of the Prometheus endpoint",
       },
       {
+        name: "MACP_INSPECTOR",
+        default: "off",
+        meaning: "1 serves the inspector page at /inspector",
+      },
+      {
         name: "MACP_LOG_LEVEL",
         default: "info",
         meaning: "trace debug info warn error fatal silent",
