@@ -2,22 +2,14 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, readlink, rm, utimes, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RuntimeLogger } from "@macp/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { acquireDirectoryLock, LOCK_FILE, LOCK_STALE_MS } from "./directory-lock.js";
+import { capture } from "./testing/store-harness.js";
 
 // How the lock judges a lock file it finds. The lock across real processes
 // (SIGKILL included) is tested in test/directory-lock.test.ts.
 
 const linux = existsSync("/proc/self/stat");
-
-function capture(): RuntimeLogger & { readonly lines: string[] } {
-  const lines: string[] = [];
-  const push = (level: string) => (message: string, fields?: Record<string, unknown>) => {
-    lines.push(`${level} ${message} ${fields ? JSON.stringify(fields) : ""}`);
-  };
-  return { lines, info: push("info"), warn: push("warn"), error: push("error") };
-}
 
 async function startTimeOf(pid: number): Promise<string> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8");
@@ -81,35 +73,27 @@ describe("directory lock", () => {
     expect((refused as Error).message).toContain(join(directory, LOCK_FILE));
   });
 
-  it.runIf(linux)("takes over a lock whose pid now belongs to another process", async () => {
-    await writeLock({ startTime: "1" });
-    const logger = capture();
-    const lock = await acquireDirectoryLock(directory, logger);
-    expect(logger.lines.some((line) => line.includes("belongs to another process"))).toBe(true);
-    await lock?.release();
-  });
-
-  it("takes over a lock whose pid is not running, or is this process's", async () => {
+  // A lock file whose holder is gone, and the log line that says why it was taken over.
+  const abandoned: [string, Record<string, unknown>, string, boolean][] = [
+    ["whose pid now belongs to another process", { startTime: "1" }, "belongs to another", linux],
     // Pids are bounded by pid_max (at most 2^22 on Linux), so this one cannot run.
-    await writeLock({ pid: 2 ** 30 });
-    const first = await acquireDirectoryLock(directory, capture());
-    expect(first).toBeDefined();
-    // A lock naming this process, which the store has not taken: left by an
-    // earlier process with the same pid.
-    await writeLock({ pid: process.pid, token: "earlier" });
-    const logger = capture();
-    const second = await acquireDirectoryLock(directory, logger);
-    expect(logger.lines.some((line) => line.includes("this process's pid"))).toBe(true);
-    await second?.release();
-  });
-
-  it.runIf(linux)("takes over the lock of a container that has restarted", async () => {
-    await writeLock({ pidNamespace: "pid:[1]" });
-    const logger = capture();
-    const lock = await acquireDirectoryLock(directory, logger);
-    expect(logger.lines.some((line) => line.includes("container has restarted"))).toBe(true);
-    await lock?.release();
-  });
+    ["whose pid is not running", { pid: 2 ** 30 }, "is not running", true],
+    // Not taken by a store of this process: left by an earlier process with this pid.
+    ["naming this process", { pid: process.pid, token: "earlier" }, "this process's pid", true],
+    ["of a container that has restarted", { pidNamespace: "pid:[1]" }, "container has", linux],
+  ];
+  for (const [what, fields, reason, applies] of abandoned) {
+    it.runIf(applies)(`takes over a lock ${what}`, async () => {
+      await writeLock(fields);
+      const logger = capture();
+      const lock = await acquireDirectoryLock(directory, logger);
+      expect(logger.lines.some((line) => line.includes("took over") && line.includes(reason))).toBe(
+        true,
+      );
+      expect(JSON.parse(await readFile(join(directory, LOCK_FILE), "utf8")).pid).toBe(process.pid);
+      await lock?.release();
+    });
+  }
 
   it("refuses a lock of another host until its heartbeat has stopped for long enough", async () => {
     await writeLock({ hostname: "elsewhere", bootId: "another-machine" });
