@@ -108,8 +108,13 @@ describe("directory lock", () => {
     await lock?.release();
   });
 
-  it("takes over a lock file it cannot parse", async () => {
+  it("takes over a lock file it cannot parse only once it is old: it may be being written", async () => {
     await writeFile(join(directory, LOCK_FILE), "{not json");
+    const refused = await refusal();
+    expect(refused).toMatchObject({ code: "DIRECTORY_LOCKED" });
+    expect((refused as Error).message).toContain("its lock file cannot be read");
+    const old = new Date(Date.now() - LOCK_STALE_MS - 5_000);
+    await utimes(join(directory, LOCK_FILE), old, old);
     const lock = await acquireDirectoryLock(directory, capture());
     expect(JSON.parse(await readFile(join(directory, LOCK_FILE), "utf8")).pid).toBe(process.pid);
     await lock?.release();

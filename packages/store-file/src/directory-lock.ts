@@ -95,12 +95,7 @@ export async function acquireDirectoryLock(
   }
   try {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      try {
-        await link(tmp, path);
-        return startHolding(path, holder, logger);
-      } catch (error) {
-        if (errorCode(error) !== "EEXIST") throw error;
-      }
+      if (await publish(tmp, path, text)) return startHolding(path, holder, logger);
       const found = await readLock(path);
       if (found === undefined) continue; // released meanwhile
       const verdict = await judge(found);
@@ -118,8 +113,39 @@ export async function acquireDirectoryLock(
       "DIRECTORY_LOCKED",
       `data directory ${directory} could not be locked: other processes keep taking ${LOCK_FILE}`,
     );
+  } catch (error) {
+    if (error instanceof FileStoreError) throw error;
+    throw new FileStoreError(
+      "UNUSABLE_DIRECTORY",
+      `cannot lock data directory ${directory}: ${String(error)}`,
+      { cause: error },
+    );
   } finally {
     await unlink(tmp).catch(() => {});
+  }
+}
+
+/** Codes of file systems without hard links (some network and FAT mounts). */
+const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
+
+/** Puts the lock file in place unless one exists; returns whether it did. */
+async function publish(tmp: string, path: string, text: string): Promise<boolean> {
+  try {
+    await link(tmp, path);
+    return true;
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === "EEXIST") return false;
+    if (code === undefined || !NO_HARD_LINKS.has(code)) throw error;
+  }
+  // Created in place instead: a reader may then see it before it is written,
+  // which is why an unreadable lock is only abandoned once it is old.
+  try {
+    await writeFile(path, text, { flag: "wx" });
+    return true;
+  } catch (error) {
+    if (errorCode(error) === "EEXIST") return false;
+    throw error;
   }
 }
 
@@ -188,7 +214,8 @@ function parseHolder(text: string): LockHolder | undefined {
 /** Whether the lock's holder may still be running, and why. */
 async function judge(found: FoundLock): Promise<{ alive: boolean; detail: string }> {
   const holder = found.holder;
-  if (holder === undefined) return { alive: false, detail: "the lock file is not readable" };
+  // Unreadable: written in place and not finished yet, or damaged.
+  if (holder === undefined) return byHeartbeat(found);
   const self = await thisProcess();
   if (holder.hostname !== self.hostname) {
     // Another machine, or another container of this one: its pid means nothing
@@ -198,12 +225,7 @@ async function judge(found: FoundLock): Promise<{ alive: boolean; detail: string
       holder.bootId === self.bootId &&
       holder.pidNamespace !== undefined &&
       holder.pidNamespace === self.pidNamespace;
-    if (!sharesPids) {
-      const unrefreshed = Math.round(found.ageMs / 1000);
-      return found.ageMs > LOCK_STALE_MS
-        ? { alive: false, detail: `not refreshed for ${unrefreshed} s` }
-        : { alive: true, detail: `last refreshed ${unrefreshed} s ago` };
-    }
+    if (!sharesPids) return byHeartbeat(found);
   } else {
     if (differ(holder.bootId, self.bootId)) {
       return { alive: false, detail: "the machine has restarted since" };
@@ -223,6 +245,13 @@ async function judge(found: FoundLock): Promise<{ alive: boolean; detail: string
     return { alive: false, detail: `pid ${holder.pid} now belongs to another process` };
   }
   return { alive: true, detail: "it is running" };
+}
+
+function byHeartbeat(found: FoundLock): { alive: boolean; detail: string } {
+  const unrefreshed = Math.round(found.ageMs / 1000);
+  return found.ageMs > LOCK_STALE_MS
+    ? { alive: false, detail: `not refreshed for ${unrefreshed} s` }
+    : { alive: true, detail: `last refreshed ${unrefreshed} s ago` };
 }
 
 function differ(recorded: string | undefined, current: string | undefined): boolean {
@@ -259,11 +288,15 @@ async function removeStale(path: string, staleText: string, self: LockHolder): P
 }
 
 function lockedError(directory: string, found: FoundLock, detail: string): FileStoreError {
-  const holder = found.holder as LockHolder;
-  const where = holder.hostname === hostname() ? "" : ` on host ${holder.hostname}`;
+  const holder = found.holder;
+  const where = holder?.hostname === hostname() ? "" : ` on host ${holder?.hostname}`;
+  const who =
+    holder === undefined
+      ? "its lock file cannot be read"
+      : `pid ${holder.pid}${where}, since ${holder.acquiredAt}`;
   return new FileStoreError(
     "DIRECTORY_LOCKED",
-    `data directory ${directory} is in use by another runtime (pid ${holder.pid}${where}, since ${holder.acquiredAt}; ${detail}). ` +
+    `data directory ${directory} is in use by another runtime (${who}; ${detail}). ` +
       `Run one runtime per MACP_DATA_DIR. If no runtime uses it, delete ${join(directory, LOCK_FILE)}.`,
   );
 }
