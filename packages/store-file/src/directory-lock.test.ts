@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, readlink, rm, utimes, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
@@ -94,6 +96,35 @@ describe("directory lock", () => {
       await lock?.release();
     });
   }
+
+  it.runIf(linux)(
+    "takes over a lock whose holder exited but was not collected (a zombie)",
+    async () => {
+      // `sleep 0` exits at once, and its parent (exec'd into `sleep 30`) never waits for it.
+      const shell = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 30"], {
+        stdio: ["ignore", "pipe", "ignore"],
+      });
+      try {
+        const [line] = (await once(shell.stdout, "data")) as [Buffer];
+        const zombie = Number(line.toString().trim());
+        let state = "";
+        while (state !== "Z") {
+          const stat = await readFile(`/proc/${zombie}/stat`, "utf8");
+          state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0] ?? "";
+          await new Promise((done) => setImmediate(done));
+        }
+        await writeLock({ pid: zombie, startTime: await startTimeOf(zombie) });
+        const logger = capture();
+        const lock = await acquireDirectoryLock(directory, logger);
+        expect(
+          logger.lines.some((l) => l.includes("took over") && l.includes("is not running")),
+        ).toBe(true);
+        await lock?.release();
+      } finally {
+        shell.kill("SIGKILL");
+      }
+    },
+  );
 
   it("refuses a lock of another host until its heartbeat has stopped for long enough", async () => {
     await writeLock({ hostname: "elsewhere", bootId: "another-machine" });

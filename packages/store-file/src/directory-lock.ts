@@ -240,8 +240,12 @@ async function judge(found: FoundLock): Promise<{ alive: boolean; detail: string
   // directory, so a lock naming this very process is left over from an earlier
   // one that had the same pid.
   if (holder.pid === process.pid) return { alive: false, detail: "it names this process's pid" };
-  if (!isRunning(holder.pid)) return { alive: false, detail: `pid ${holder.pid} is not running` };
-  if (differ(holder.startTime, await processStartTime(holder.pid))) {
+  const stat = await processStat(holder.pid);
+  // A zombie has exited; only its parent has not collected its status yet.
+  if (!isRunning(holder.pid) || stat?.state === "Z" || stat?.state === "X") {
+    return { alive: false, detail: `pid ${holder.pid} is not running` };
+  }
+  if (differ(holder.startTime, stat?.startTime)) {
     return { alive: false, detail: `pid ${holder.pid} now belongs to another process` };
   }
   return { alive: true, detail: "it is running" };
@@ -311,7 +315,7 @@ function thisProcess(): Promise<ProcessIdentity> {
     hostname: hostname(),
     bootId: await readTrimmed("/proc/sys/kernel/random/boot_id"),
     pidNamespace: await readlink("/proc/self/ns/pid").catch(() => undefined),
-    startTime: await processStartTime(process.pid),
+    startTime: (await processStat(process.pid))?.startTime,
   }))();
   return identity;
 }
@@ -324,11 +328,14 @@ async function readTrimmed(path: string): Promise<string | undefined> {
   }
 }
 
-// Field 22 of /proc/<pid>/stat; the command name before it may hold spaces and
+// Fields 3 (state) and 22 (start time in clock ticks since boot) of
+// /proc/<pid>/stat; the command name before them may hold spaces and
 // parentheses, so fields are counted from the last ")".
-async function processStartTime(pid: number): Promise<string | undefined> {
+async function processStat(
+  pid: number,
+): Promise<{ state: string | undefined; startTime: string | undefined } | undefined> {
   const stat = await readTrimmed(`/proc/${pid}/stat`);
   if (stat === undefined) return undefined;
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return fields[19];
+  return { state: fields[0], startTime: fields[19] };
 }

@@ -14,8 +14,8 @@ export interface FileStoreOptions {
    */
   readonly directory?: string;
   /**
-   * Receives the lines an operator must see: torn tails cut off, quarantined
-   * sessions, journal replays, failed writes and checkpoints. Default: warnings and
+   * Receives the lines an operator must see: quarantined sessions, lock take-overs,
+   * journal replays, failed writes and checkpoints. Default: warnings and
    * errors to stderr, info dropped.
    */
   readonly logger?: RuntimeLogger;
