@@ -26,6 +26,17 @@ import {
 
 useStoreHarness();
 
+/** Appends a0, a1 and a2 of session A, then crashes: the copy's directory, journal path and bytes. */
+async function crashAfterA012(): Promise<{ crashed: string; journal: string; bytes: Buffer }> {
+  const store = open();
+  for (const id of ["a0", "a1", "a2"]) {
+    await store.append(SESSION_A, incoming(SESSION_A, id, id === "a0"));
+  }
+  const crashed = await crashCopy();
+  const journal = join(crashed, "journal.log");
+  return { crashed, journal, bytes: await readFile(journal) };
+}
+
 describe("journal and checkpoints", () => {
   it("replays the journal after a crash into the logs, and then starts it over", async () => {
     const store = open();
@@ -71,13 +82,7 @@ describe("journal and checkpoints", () => {
   });
 
   it("cuts a torn batch off the end of the journal", async () => {
-    const store = open();
-    for (const id of ["a0", "a1", "a2"]) {
-      await store.append(SESSION_A, incoming(SESSION_A, id, id === "a0"));
-    }
-    const crashed = await crashCopy();
-    const journal = join(crashed, "journal.log");
-    const bytes = await readFile(journal);
+    const { crashed, journal, bytes } = await crashAfterA012();
     const scan = scanJournal(bytes);
     if (scan.status !== "ok") throw new Error(scan.status);
     bytes.fill(0, scan.end - 5, scan.end); // the last batch never fully reached the disk
@@ -91,13 +96,7 @@ describe("journal and checkpoints", () => {
   });
 
   it("refuses to start on a journal damaged before batches that were acknowledged", async () => {
-    const store = open();
-    for (const id of ["a0", "a1", "a2"]) {
-      await store.append(SESSION_A, incoming(SESSION_A, id, id === "a0"));
-    }
-    const crashed = await crashCopy();
-    const journal = join(crashed, "journal.log");
-    const bytes = await readFile(journal);
+    const { crashed, journal, bytes } = await crashAfterA012();
     flip(bytes, JOURNAL_BODY + 40); // inside the first batch
     await writeFile(journal, bytes);
     const restarted = openAt(crashed);
