@@ -95,12 +95,7 @@ export async function acquireDirectoryLock(
   }
   try {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      try {
-        await link(tmp, path);
-        return startHolding(path, holder, logger);
-      } catch (error) {
-        if (errorCode(error) !== "EEXIST") throw error;
-      }
+      if (await publish(tmp, path, text)) return startHolding(path, holder, logger);
       const found = await readLock(path);
       if (found === undefined) continue; // released meanwhile
       const verdict = await judge(found);
@@ -118,8 +113,39 @@ export async function acquireDirectoryLock(
       "DIRECTORY_LOCKED",
       `data directory ${directory} could not be locked: other processes keep taking ${LOCK_FILE}`,
     );
+  } catch (error) {
+    if (error instanceof FileStoreError) throw error;
+    throw new FileStoreError(
+      "UNUSABLE_DIRECTORY",
+      `cannot lock data directory ${directory}: ${String(error)}`,
+      { cause: error },
+    );
   } finally {
     await unlink(tmp).catch(() => {});
+  }
+}
+
+/** Codes of file systems without hard links (some network and FAT mounts). */
+const NO_HARD_LINKS = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
+
+/** Puts the lock file in place unless one exists; returns whether it did. */
+async function publish(tmp: string, path: string, text: string): Promise<boolean> {
+  try {
+    await link(tmp, path);
+    return true;
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === "EEXIST") return false;
+    if (code === undefined || !NO_HARD_LINKS.has(code)) throw error;
+  }
+  // Created in place instead: a reader may then see it before it is written,
+  // which is why an unreadable lock is only abandoned once it is old.
+  try {
+    await writeFile(path, text, { flag: "wx" });
+    return true;
+  } catch (error) {
+    if (errorCode(error) === "EEXIST") return false;
+    throw error;
   }
 }
 
@@ -188,7 +214,8 @@ function parseHolder(text: string): LockHolder | undefined {
 /** Whether the lock's holder may still be running, and why. */
 async function judge(found: FoundLock): Promise<{ alive: boolean; detail: string }> {
   const holder = found.holder;
-  if (holder === undefined) return { alive: false, detail: "the lock file is not readable" };
+  // Unreadable: written in place and not finished yet, or damaged.
+  if (holder === undefined) return byHeartbeat(found);
   const self = await thisProcess();
   if (holder.hostname !== self.hostname) {
     // Another machine, or another container of this one: its pid means nothing
@@ -198,12 +225,7 @@ async function judge(found: FoundLock): Promise<{ alive: boolean; detail: string
       holder.bootId === self.bootId &&
       holder.pidNamespace !== undefined &&
       holder.pidNamespace === self.pidNamespace;
-    if (!sharesPids) {
-      const unrefreshed = Math.round(found.ageMs / 1000);
-      return found.ageMs > LOCK_STALE_MS
-        ? { alive: false, detail: `not refreshed for ${unrefreshed} s` }
-        : { alive: true, detail: `last refreshed ${unrefreshed} s ago` };
-    }
+    if (!sharesPids) return byHeartbeat(found);
   } else {
     if (differ(holder.bootId, self.bootId)) {
       return { alive: false, detail: "the machine has restarted since" };
@@ -218,11 +240,22 @@ async function judge(found: FoundLock): Promise<{ alive: boolean; detail: string
   // directory, so a lock naming this very process is left over from an earlier
   // one that had the same pid.
   if (holder.pid === process.pid) return { alive: false, detail: "it names this process's pid" };
-  if (!isRunning(holder.pid)) return { alive: false, detail: `pid ${holder.pid} is not running` };
-  if (differ(holder.startTime, await processStartTime(holder.pid))) {
+  const stat = await processStat(holder.pid);
+  // A zombie has exited; only its parent has not collected its status yet.
+  if (!isRunning(holder.pid) || stat?.state === "Z" || stat?.state === "X") {
+    return { alive: false, detail: `pid ${holder.pid} is not running` };
+  }
+  if (differ(holder.startTime, stat?.startTime)) {
     return { alive: false, detail: `pid ${holder.pid} now belongs to another process` };
   }
   return { alive: true, detail: "it is running" };
+}
+
+function byHeartbeat(found: FoundLock): { alive: boolean; detail: string } {
+  const unrefreshed = Math.round(found.ageMs / 1000);
+  return found.ageMs > LOCK_STALE_MS
+    ? { alive: false, detail: `not refreshed for ${unrefreshed} s` }
+    : { alive: true, detail: `last refreshed ${unrefreshed} s ago` };
 }
 
 function differ(recorded: string | undefined, current: string | undefined): boolean {
@@ -259,11 +292,15 @@ async function removeStale(path: string, staleText: string, self: LockHolder): P
 }
 
 function lockedError(directory: string, found: FoundLock, detail: string): FileStoreError {
-  const holder = found.holder as LockHolder;
-  const where = holder.hostname === hostname() ? "" : ` on host ${holder.hostname}`;
+  const holder = found.holder;
+  const where = holder?.hostname === hostname() ? "" : ` on host ${holder?.hostname}`;
+  const who =
+    holder === undefined
+      ? "its lock file cannot be read"
+      : `pid ${holder.pid}${where}, since ${holder.acquiredAt}`;
   return new FileStoreError(
     "DIRECTORY_LOCKED",
-    `data directory ${directory} is in use by another runtime (pid ${holder.pid}${where}, since ${holder.acquiredAt}; ${detail}). ` +
+    `data directory ${directory} is in use by another runtime (${who}; ${detail}). ` +
       `Run one runtime per MACP_DATA_DIR. If no runtime uses it, delete ${join(directory, LOCK_FILE)}.`,
   );
 }
@@ -278,7 +315,7 @@ function thisProcess(): Promise<ProcessIdentity> {
     hostname: hostname(),
     bootId: await readTrimmed("/proc/sys/kernel/random/boot_id"),
     pidNamespace: await readlink("/proc/self/ns/pid").catch(() => undefined),
-    startTime: await processStartTime(process.pid),
+    startTime: (await processStat(process.pid))?.startTime,
   }))();
   return identity;
 }
@@ -291,11 +328,14 @@ async function readTrimmed(path: string): Promise<string | undefined> {
   }
 }
 
-// Field 22 of /proc/<pid>/stat; the command name before it may hold spaces and
+// Fields 3 (state) and 22 (start time in clock ticks since boot) of
+// /proc/<pid>/stat; the command name before them may hold spaces and
 // parentheses, so fields are counted from the last ")".
-async function processStartTime(pid: number): Promise<string | undefined> {
+async function processStat(
+  pid: number,
+): Promise<{ state: string | undefined; startTime: string | undefined } | undefined> {
   const stat = await readTrimmed(`/proc/${pid}/stat`);
   if (stat === undefined) return undefined;
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return fields[19];
+  return { state: fields[0], startTime: fields[19] };
 }

@@ -4,11 +4,11 @@
 export {
   createFileStore,
   type FileStore,
-  type FileStoreOptions,
   type FileStoreStats,
   openFileStore,
 } from "./file-store.js";
 export { FileStoreError, type FileStoreErrorCode } from "./file-store-error.js";
+export type { FileStoreOptions } from "./file-store-options.js";
 export {
   type FileStoreFileSystem,
   type FileStoreHandle,

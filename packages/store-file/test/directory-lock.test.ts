@@ -4,9 +4,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { RuntimeLogger } from "@macp/core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { openFileStore } from "../src/index.js";
+import { capture } from "../src/testing/store-harness.js";
 
 // The data directory lock across real processes: a store held open by another
 // process refuses a second one, naming the holder's pid, and a holder killed with
@@ -52,14 +52,6 @@ async function ready(holder: Holder): Promise<void> {
     ]);
     if (exited !== undefined) throw new Error(`holder exited (${exited}): ${holder.output()}`);
   }
-}
-
-function capture(): RuntimeLogger & { readonly lines: string[] } {
-  const lines: string[] = [];
-  const push = (level: string) => (message: string, fields?: Record<string, unknown>) => {
-    lines.push(`${level} ${message} ${fields ? JSON.stringify(fields) : ""}`);
-  };
-  return { lines, info: push("info"), warn: push("warn"), error: push("error") };
 }
 
 let directory: string;
