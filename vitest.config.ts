@@ -11,6 +11,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@macp\/connect\/node$/, replacement: `${root}packages/connect/src/node/index.ts` },
+      { find: /^@macp\/core\/testing$/, replacement: `${root}packages/core/src/testing/index.ts` },
       { find: /^@macp\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
     ],
   },

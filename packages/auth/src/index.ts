@@ -3,12 +3,6 @@
 // the reference runtime. Knows nothing of Connect or any HTTP framework.
 
 export {
-  type AuthEnvConfig,
-  type AuthEnvError,
-  type AuthEnvResult,
-  authConfigFromEnv,
-} from "./auth-config-from-env.js";
-export {
   type Authenticator,
   type AuthenticatorOptions,
   createAuthenticator,
@@ -22,7 +16,7 @@ export {
   type RemoteJwks,
 } from "./authenticator.js";
 export type { HeaderLookup, HeadersInput } from "./credentials.js";
-export type { JsonWebKeySet, JwtAlgorithm } from "./jwks.js";
+export { type JsonWebKeySet, JWT_ALGORITHMS, type JwtAlgorithm, validateJwks } from "./jwks.js";
 export { JWT_CLOCK_TOLERANCE_SECONDS } from "./jwt-resolver.js";
 export type { ParseResult } from "./parse-result.js";
 export type { ResolverName } from "./resolver.js";

@@ -51,6 +51,12 @@ interface UsableKey extends VerificationKey {
  * P-256; the reference ignores those members, but honouring them keeps a key
  * published for one purpose from verifying another.
  */
+/** Checks a JWKS document the way the JWT resolver will read it: at least one usable key. */
+export function validateJwks(document: unknown): ParseResult<JsonWebKeySet> {
+  const keys = parseJwks(document);
+  return keys.ok ? parsed(document as JsonWebKeySet) : keys;
+}
+
 export function parseJwks(document: unknown): ParseResult<VerificationKeys> {
   if (!isJsonObject(document) || !Array.isArray(document.keys)) {
     return parseError('a JWKS must be a JSON object with a "keys" array');

@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { createIdentity, type Identity } from "@macp/core";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { readCapabilities } from "./capabilities.js";
 import { errorMessage, isJsonObject } from "./json-checks.js";
 import { type ParseResult, parsed, parseError } from "./parse-result.js";
@@ -115,9 +115,10 @@ export function findStaticTableProblem(entries: readonly StaticTokenEntry[]): st
 }
 
 /**
- * The static resolver. Tokens are compared through their SHA-256 digests with
- * `timingSafeEqual`, and every row is compared on every lookup, so the time
- * taken says nothing about how much of a guess was right or which row matched.
+ * The static resolver. Tokens are compared through their SHA-256 digests in
+ * constant time, and every row is compared on every lookup, so the time taken
+ * says nothing about how much of a guess was right or which row matched.
+ * (@noble/hashes rather than node:crypto keeps the package free of Node built-ins.)
  */
 export function createStaticTokenResolver(
   entries: readonly StaticTokenEntry[],
@@ -130,7 +131,7 @@ export function createStaticTokenResolver(
       const presented = digestOf(credential.token);
       let match: Identity | undefined;
       for (const row of rows) {
-        if (timingSafeEqual(row.digest, presented) && match === undefined) {
+        if (digestsEqual(row.digest, presented) && match === undefined) {
           match = row.identity;
         }
       }
@@ -139,8 +140,17 @@ export function createStaticTokenResolver(
   };
 }
 
-function digestOf(token: string): Buffer {
-  return createHash("sha256").update(token, "utf8").digest();
+const utf8 = new TextEncoder();
+
+function digestOf(token: string): Uint8Array {
+  return sha256(utf8.encode(token));
+}
+
+/** Compares two digests of equal length without stopping at the first difference. */
+function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
+  let difference = a.length ^ b.length;
+  for (let index = 0; index < a.length; index++) difference |= (a[index] ?? 0) ^ (b[index] ?? 0);
+  return difference === 0;
 }
 
 function quote(text: string | undefined): string {

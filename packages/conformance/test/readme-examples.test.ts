@@ -2,7 +2,10 @@
 import { readFileSync } from "node:fs";
 import { startMacpServer } from "@macp/connect/node";
 import { createDevIdentity, createRuntime } from "@macp/core";
+import { envelope, newSessionId, SimulatedClock, startEnvelope } from "@macp/core/testing";
+import { SessionState } from "@macp/proto";
 import { describe, expect, it } from "vitest";
+import { createCounterRuntime } from "../src/examples/core-custom-mode.js";
 import { runExample } from "../src/examples/core-readme.js";
 import { initialize } from "../src/examples/proto-readme.js";
 
@@ -19,6 +22,39 @@ describe("@macp/core README", () => {
 
   it("reaches a decision", async () => {
     expect(await runExample()).toEqual({ state: "SESSION_STATE_RESOLVED", votes: 1 });
+  });
+});
+
+describe("@macp/core README: a mode of your own", () => {
+  it("shows the example file verbatim", () => {
+    expect(read("../../core/README.md")).toContain(
+      body(read("../src/examples/core-custom-mode.ts")),
+    );
+  });
+
+  it("serves the counter mode until the third Tick resolves the session", async () => {
+    const runtime = createCounterRuntime(new SimulatedClock());
+    const alice = createDevIdentity("agent://alice");
+    const sessionId = newSessionId();
+    const start = startEnvelope(sessionId, alice.sender, {
+      mode: "ext.counter.v1",
+      participants: [alice.sender],
+    });
+    expect((await runtime.send(start, alice)).isOk()).toBe(true);
+    const tick = () =>
+      runtime.send(envelope({ sessionId, mode: "ext.counter.v1", messageType: "Tick" }), alice);
+    await tick();
+    await tick();
+    const stranger = createDevIdentity("agent://mallory");
+    const refused = await runtime.send(
+      envelope({ sessionId, mode: "ext.counter.v1", messageType: "Tick" }),
+      stranger,
+    );
+    expect(refused.isErr() && refused.error.code).toBe("FORBIDDEN");
+    const last = await tick();
+    expect(last.isOk() && last.value.sessionState).toBe(SessionState.RESOLVED);
+    expect(runtime.inspectSession(sessionId)?.modeState).toEqual({ count: 3 });
+    await runtime.close();
   });
 });
 

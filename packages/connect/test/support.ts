@@ -10,13 +10,8 @@ import {
   type MacpRuntime,
   type RuntimeLimits,
 } from "@macp/core";
-import {
-  CommitmentPayloadSchema,
-  decision,
-  type Envelope,
-  EnvelopeSchema,
-  SessionStartPayloadSchema,
-} from "@macp/proto";
+import { commitmentEnvelope, startEnvelope, voteEnvelope } from "@macp/core/testing";
+import { decision, type Envelope, EnvelopeSchema } from "@macp/proto";
 
 export const DECISION = "macp.mode.decision.v1";
 
@@ -39,9 +34,7 @@ export function bearer(agent: string): { authorization: string } {
   return { authorization: `Bearer ${agent}` };
 }
 
-export function newSessionId(): string {
-  return randomUUID();
-}
+export { newSessionId } from "@macp/core/testing";
 
 interface EnvelopeInit {
   readonly sessionId: string;
@@ -72,21 +65,12 @@ export function sessionStart(
   participants: readonly string[],
   ttlMs = 60_000,
 ): Envelope {
-  return envelope({
-    sessionId,
-    sender: initiator,
-    messageType: "SessionStart",
-    payload: toBinary(
-      SessionStartPayloadSchema,
-      create(SessionStartPayloadSchema, {
-        intent: "pick a deployment window",
-        participants: [...participants],
-        modeVersion: "1.0.0",
-        configurationVersion: "cfg-1",
-        policyVersion: "policy.default",
-        ttlMs: BigInt(ttlMs),
-      }),
-    ),
+  // A fresh message id per call: a second start of the same session is a conflict, not a duplicate.
+  return startEnvelope(sessionId, initiator, {
+    messageId: randomUUID(),
+    participants: [...participants],
+    policyVersion: "policy.default",
+    ttlMs,
   });
 }
 
@@ -113,36 +97,11 @@ export function proposal(
 }
 
 export function vote(sessionId: string, sender: string, proposalId = "p1"): Envelope {
-  return envelope({
-    sessionId,
-    sender,
-    messageType: "Vote",
-    payload: toBinary(
-      decision.VotePayloadSchema,
-      create(decision.VotePayloadSchema, { proposalId, vote: "APPROVE", reason: "fine by me" }),
-    ),
-  });
+  return voteEnvelope(sessionId, sender, "APPROVE", proposalId);
 }
 
 export function commitment(sessionId: string, sender: string): Envelope {
-  return envelope({
-    sessionId,
-    sender,
-    messageType: "Commitment",
-    payload: toBinary(
-      CommitmentPayloadSchema,
-      create(CommitmentPayloadSchema, {
-        commitmentId: randomUUID(),
-        action: "decision.selected",
-        authorityScope: "deployment",
-        reason: "every participant approved",
-        modeVersion: "1.0.0",
-        policyVersion: "policy.default",
-        configurationVersion: "cfg-1",
-        outcomePositive: true,
-      }),
-    ),
-  });
+  return commitmentEnvelope(sessionId, sender);
 }
 
 /** An async iterable the test pushes into: the client side of a streaming request. */

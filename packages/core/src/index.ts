@@ -1,4 +1,10 @@
 // @macp/core: the MACP runtime kernel. Pure TypeScript, no I/O.
+//
+// The first part is what a host needs to run a runtime; the second what an
+// integrator needs to extend one (modes, stores, transports, observers). Test
+// helpers are on `@macp/core/testing`. Everything else is internal.
+
+// ---------------------------------------------------------------- Running a runtime
 
 export { ErrorCode, errorDetails, type MacpError, macpError } from "./errors.js";
 export {
@@ -10,66 +16,19 @@ export {
   type IdentityOptions,
   isAuthenticated,
 } from "./identity.js";
-export type { JsonObject, JsonValue } from "./json.js";
-export { isJsonObject } from "./json.js";
-export type {
-  DueMessage,
-  MessageContext,
-  ModeEntry,
-  ModeHandler,
-  ModeStep,
-  SessionView,
-} from "./mode-handler.js";
 export {
   BUILT_IN_MODE_VERSION,
-  builtInModes,
-  COMMITMENT,
-  compareByteOrder,
-  createPassthroughMode,
   DECISION_MODE,
-  type DecisionState,
   HANDOFF_MODE,
-  type HandoffState,
-  IMPLICIT_ACCEPT_REASON,
-  implicitAcceptMessageId,
-  isCommitmentAuthority,
-  ModeRegistry,
   MULTI_ROUND_MODE,
-  type MultiRoundState,
-  PersistentList,
-  PersistentMap,
-  PersistentNestedMap,
   PROPOSAL_MODE,
-  type ProposalState,
   QUORUM_MODE,
-  type QuorumState,
-  requiredOutcomeForAction,
   STANDARD_MODE_ORDER,
-  serializeModeState,
   TASK_MODE,
-  type TaskState,
-  validateCommitmentPayload,
-} from "./modes/index.js";
-export {
-  DEFAULT_POLICY,
-  evaluateDecisionPolicy,
-  evaluateHandoffPolicy,
-  evaluateProposalPolicy,
-  evaluateQuorumPolicy,
-  evaluateTaskPolicy,
-  loadPolicyFile,
-  MAX_RULES_DEPTH,
-  type PolicyInput,
-  PolicyRegistry,
-  type PolicyVerdict,
-  policyDescriptorOf,
-  policyInputFromDescriptor,
-  SUPPORTED_POLICY_SCHEMA_VERSIONS,
-  validatePolicyInput,
-  validatePolicyRules,
-  verdictToResult,
-} from "./policy/index.js";
+} from "./modes/built-in-modes.js";
 export { DEFAULT_POLICY_ID, type PolicyDefinition } from "./policy/policy-definition.js";
+export { loadPolicyFile } from "./policy/policy-file.js";
+export { validatePolicyRules } from "./policy/rules-validation.js";
 export { createRuntime } from "./runtime.js";
 export {
   type ListSessionsOptions,
@@ -82,12 +41,6 @@ export {
   type SessionStreamOutput,
 } from "./runtime-api.js";
 export {
-  type ControlOperation,
-  composeObservers,
-  type RuntimeObserver,
-  type StreamRpc,
-} from "./runtime-observer.js";
-export {
   type Clock,
   DEFAULT_LIMITS,
   type ModePlugin,
@@ -96,6 +49,27 @@ export {
   type RuntimeLogger,
   type RuntimeOptions,
 } from "./runtime-options.js";
+export { createMemoryStore, type MemoryStore } from "./store/memory-store.js";
+
+// ---------------------------------------------------------------- Extending a runtime
+
+export type { JsonObject, JsonValue } from "./json.js";
+export { isJsonObject } from "./json.js";
+export type {
+  DueMessage,
+  MessageContext,
+  ModeHandler,
+  ModeStep,
+  SessionView,
+} from "./mode-handler.js";
+export { COMMITMENT, validateCommitmentPayload } from "./modes/commitment.js";
+export { serializeModeState } from "./modes/state-json.js";
+export {
+  type ControlOperation,
+  composeObservers,
+  type RuntimeObserver,
+  type StreamRpc,
+} from "./runtime-observer.js";
 export { decodeLogRecord, encodeLogRecord } from "./store/log-codec.js";
 export type {
   IncomingRecord,
@@ -104,5 +78,4 @@ export type {
   LogRecord,
   SessionBinding,
 } from "./store/log-record.js";
-export { createMemoryStore, type MemoryStore } from "./store/memory-store.js";
 export type { SessionStore, StoredSession } from "./store/session-store.js";

@@ -140,7 +140,7 @@ describe("Suspend and Resume", () => {
   it("expires over-cap suspended sessions from the background sweep too", async () => {
     const { runtime, id, owner, clock } = await open({}, 1000);
     (await runtime.suspendSession(id, "", owner))._unsafeUnwrap();
-    expect(runtime.nextDeadline()).toBe(clock.time + 1001);
+    expect(runtime.nextDeadline()).toBe(clock.now() + 1001);
     clock.advance(1001);
     await runtime.processDueWork();
     expect(runtime.inspectSession(id)?.metadata.state).toBe(SessionState.EXPIRED);

@@ -1,5 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { createIdentity, createMemoryStore, createRuntime } from "@macp/core";
+import { DEFAULT_EPOCH_MS } from "@macp/core/testing";
 import {
   type Envelope,
   EnvelopeSchema,
@@ -13,7 +14,6 @@ import {
   createAgentTestHarness,
   type MacpClient,
 } from "./agent-test-harness.js";
-import { DEFAULT_EPOCH_MS } from "./simulated-clock.js";
 
 const ALICE = "agent://alice";
 const BOB = "agent://bob";

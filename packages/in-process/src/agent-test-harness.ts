@@ -9,9 +9,9 @@ import {
   type SessionSnapshot,
   type SessionStore,
 } from "@macp/core";
+import { DEFAULT_EPOCH_MS, SimulatedClock } from "@macp/core/testing";
 import { type Envelope, MACPRuntimeService } from "@macp/proto";
 import { createInProcessTransport } from "./in-process-transport.js";
-import { DEFAULT_EPOCH_MS, SimulatedClock } from "./simulated-clock.js";
 import { TranscriptRecorder } from "./transcript-recorder.js";
 
 /** A Connect client of the MACP runtime service. */

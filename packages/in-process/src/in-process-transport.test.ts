@@ -8,6 +8,7 @@ import {
   type Identity,
   type MacpRuntime,
 } from "@macp/core";
+import { SimulatedClock } from "@macp/core/testing";
 import {
   type Envelope,
   EnvelopeSchema,
@@ -21,7 +22,6 @@ import {
 } from "@macp/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { createInProcessTransport } from "./in-process-transport.js";
-import { SimulatedClock } from "./simulated-clock.js";
 
 const ALICE = "agent://alice";
 const BOB = "agent://bob";

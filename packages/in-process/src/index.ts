@@ -1,6 +1,7 @@
 // @macp/in-process: run MACP agents against a real runtime in the same
 // process (no sockets) on a simulated clock, for fast and deterministic tests.
 
+export { DEFAULT_EPOCH_MS, SimulatedClock } from "@macp/core/testing";
 export {
   type AgentTestHarness,
   type AgentTestHarnessOptions,
@@ -15,5 +16,4 @@ export {
   type InProcessTransportOptions,
 } from "./in-process-transport.js";
 export { recordTranscript } from "./record-transcript.js";
-export { DEFAULT_EPOCH_MS, SimulatedClock } from "./simulated-clock.js";
 export { type TranscriptEntry, TranscriptRecorder } from "./transcript-recorder.js";

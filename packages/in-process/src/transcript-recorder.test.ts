@@ -2,6 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createWritableIterable } from "@connectrpc/connect/protocol";
 import { createRuntime } from "@macp/core";
+import { SimulatedClock } from "@macp/core/testing";
 import {
   EnvelopeSchema,
   MACPRuntimeService,
@@ -11,7 +12,6 @@ import {
 import { describe, expect, it } from "vitest";
 import { createInProcessTransport } from "./in-process-transport.js";
 import { recordTranscript } from "./record-transcript.js";
-import { SimulatedClock } from "./simulated-clock.js";
 import { TranscriptRecorder } from "./transcript-recorder.js";
 
 describe("TranscriptRecorder", () => {

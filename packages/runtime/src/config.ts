@@ -4,7 +4,7 @@
 
 import { existsSync } from "node:fs";
 import { isIPv4, isIPv6 } from "node:net";
-import { type AuthEnvConfig, authConfigFromEnv } from "@macp/auth";
+import { type AuthEnvConfig, authConfigFromEnv } from "./auth-config-from-env.js";
 
 /** The environment as `process.env` presents it. */
 export type Environment = Readonly<Record<string, string | undefined>>;

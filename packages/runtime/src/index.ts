@@ -3,6 +3,12 @@
 // configuration and composition in their own process.
 
 export {
+  type AuthEnvConfig,
+  type AuthEnvError,
+  type AuthEnvResult,
+  authConfigFromEnv,
+} from "./auth-config-from-env.js";
+export {
   type ConfigError,
   type ConfigResult,
   DEFAULT_BIND_ADDR,

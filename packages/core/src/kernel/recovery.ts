@@ -2,7 +2,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { type SessionStartPayload, SessionStartPayloadSchema } from "@macp/proto";
 import { err, ok, type Result } from "neverthrow";
 import type { ModeEntry } from "../mode-handler.js";
-import { createPassthroughMode } from "../modes/passthrough-mode.js";
+import { createPassthroughMode } from "../modes/passthrough/passthrough-mode.js";
 import type { RecoveryReport } from "../runtime-api.js";
 import type { LogRecord } from "../store/log-record.js";
 import type { Kernel } from "./kernel.js";

@@ -1,12 +1,12 @@
 import { create } from "@bufbuild/protobuf";
 import { type ModeDescriptor, ModeDescriptorSchema } from "@macp/proto";
 import type { ModeEntry, ModeHandler } from "../mode-handler.js";
-import { decisionMode } from "./decision-mode.js";
-import { handoffMode } from "./handoff-mode.js";
-import { multiRoundMode } from "./multi-round-mode.js";
-import { proposalMode } from "./proposal-mode.js";
-import { quorumMode } from "./quorum-mode.js";
-import { taskMode } from "./task-mode.js";
+import { decisionMode } from "./decision/decision-mode.js";
+import { handoffMode } from "./handoff/handoff-mode.js";
+import { multiRoundMode } from "./multi-round/multi-round-mode.js";
+import { proposalMode } from "./proposal/proposal-mode.js";
+import { quorumMode } from "./quorum/quorum-mode.js";
+import { taskMode } from "./task/task-mode.js";
 
 export const DECISION_MODE = "macp.mode.decision.v1";
 export const PROPOSAL_MODE = "macp.mode.proposal.v1";

@@ -5,7 +5,7 @@ import type { RegistryOutcome } from "../runtime-api.js";
 import { compareByteOrder } from "../text/byte-order.js";
 import { builtInModes, STANDARD_MODE_ORDER } from "./built-in-modes.js";
 import { COMMITMENT } from "./commitment.js";
-import { createPassthroughMode } from "./passthrough-mode.js";
+import { createPassthroughMode } from "./passthrough/passthrough-mode.js";
 
 /** Names under this prefix belong to the standard modes; extensions may not take them. */
 const RESERVED_PREFIX = "macp.mode.";

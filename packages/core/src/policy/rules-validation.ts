@@ -1,6 +1,11 @@
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import { err, ok, type Result } from "neverthrow";
 import { isJsonObject, type JsonObject } from "../json.js";
+import { decisionRulesSchema } from "../modes/decision/decision-rules-schema.js";
+import { handoffRulesSchema } from "../modes/handoff/handoff-rules-schema.js";
+import { proposalRulesSchema } from "../modes/proposal/proposal-rules-schema.js";
+import { quorumRulesSchema } from "../modes/quorum/quorum-rules-schema.js";
+import { taskRulesSchema } from "../modes/task/task-rules-schema.js";
 import {
   parseCommitmentRules,
   parseDecisionRules,
@@ -9,11 +14,6 @@ import {
   parseQuorumRules,
   parseTaskRules,
 } from "./policy-rules.js";
-import { decisionRulesSchema } from "./schemas/decision-rules.js";
-import { handoffRulesSchema } from "./schemas/handoff-rules.js";
-import { proposalRulesSchema } from "./schemas/proposal-rules.js";
-import { quorumRulesSchema } from "./schemas/quorum-rules.js";
-import { taskRulesSchema } from "./schemas/task-rules.js";
 
 /** Which rule family a policy's `mode` selects. "*" policies are read as Decision rules (modes.md §9.5). */
 type RulesFamily = "decision" | "proposal" | "task" | "quorum" | "handoff" | "free-form";

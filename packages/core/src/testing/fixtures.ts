@@ -1,4 +1,5 @@
-// Builders for kernel tests. Not part of the public API.
+// Envelope builders and small helpers shared by the tests of every package
+// (published as `@macp/core/testing`, see ./index.ts).
 import { create, toBinary } from "@bufbuild/protobuf";
 import {
   CommitmentPayloadSchema,
@@ -12,27 +13,21 @@ import { createRuntime } from "../runtime.js";
 import type { MacpRuntime } from "../runtime-api.js";
 import type { RuntimeOptions } from "../runtime-options.js";
 import { createMemoryStore, type MemoryStore } from "../store/memory-store.js";
+import { SimulatedClock } from "./simulated-clock.js";
 
 export const DECISION = "macp.mode.decision.v1";
+/** Where the kernel tests start their clock. */
 export const T0 = 1_750_000_000_000;
-
-export class TestClock {
-  constructor(public time = T0) {}
-  now = (): number => this.time;
-  advance(ms: number): void {
-    this.time += ms;
-  }
-}
 
 export interface Harness {
   runtime: MacpRuntime;
-  clock: TestClock;
+  clock: SimulatedClock;
   store: MemoryStore;
   as(sender: string): Identity;
 }
 
 export function harness(options: Partial<RuntimeOptions> = {}): Harness {
-  const clock = new TestClock();
+  const clock = new SimulatedClock(T0);
   const store = createMemoryStore();
   const runtime = createRuntime({ clock, store, ...options });
   return { runtime, clock, store, as: (sender) => createDevIdentity(sender) };

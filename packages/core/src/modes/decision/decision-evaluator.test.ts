@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { JsonObject } from "../json.js";
+import type { JsonObject } from "../../json.js";
+import type { PolicyDefinition } from "../../policy/policy-definition.js";
+import { DEFAULT_POLICY } from "../../policy/policy-registry.js";
 import { type DecisionPolicyInput, evaluateDecisionPolicy } from "./decision-evaluator.js";
-import type { PolicyDefinition } from "./policy-definition.js";
-import { DEFAULT_POLICY } from "./policy-registry.js";
 
 const PARTICIPANTS = ["a", "b", "c"];
 

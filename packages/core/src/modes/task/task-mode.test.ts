@@ -8,7 +8,7 @@ import {
   session,
   startPayload,
   withPolicy,
-} from "./mode-test-support.js";
+} from "../mode-test-support.js";
 import { type TaskState, taskMode } from "./task-mode.js";
 
 const PLANNER = "agent://planner";

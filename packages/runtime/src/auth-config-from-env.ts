@@ -4,12 +4,15 @@ import {
   DEFAULT_JWKS_TTL_SECONDS,
   DEFAULT_JWT_ALGORITHMS,
   DEFAULT_JWT_AUDIENCE,
+  type JsonWebKeySet,
+  JWT_ALGORITHMS,
+  type JwtAlgorithm,
   type JwtAuthOptions,
-} from "./authenticator.js";
-import { errorMessage } from "./json-checks.js";
-import { type JsonWebKeySet, JWT_ALGORITHMS, type JwtAlgorithm, parseJwks } from "./jwks.js";
-import type { ResolverName } from "./resolver.js";
-import { parseStaticTokens, type StaticTokenEntry } from "./static-tokens.js";
+  parseStaticTokens,
+  type ResolverName,
+  type StaticTokenEntry,
+  validateJwks,
+} from "@macp/auth";
 
 /** The authentication settings read from the environment. */
 export interface AuthEnvConfig {
@@ -228,12 +231,12 @@ function inlineJwksFromEnv(text: string, fail: Fail): JsonWebKeySet | undefined 
   }
   // Refused rather than skipped (the reference logs and starts without a JWT
   // resolver): an operator who set a JWKS expects tokens to be checked.
-  const keys = parseJwks(document);
+  const keys = validateJwks(document);
   if (!keys.ok) {
     fail("MACP_AUTH_JWKS_JSON", keys.error);
     return undefined;
   }
-  return document as JsonWebKeySet;
+  return keys.value;
 }
 
 function jwksUrlFromEnv(value: string, fail: Fail, warnings: string[]): string | undefined {
@@ -270,4 +273,8 @@ function ttlFromEnv(value: string | undefined, warnings: string[]): number {
     return DEFAULT_JWKS_TTL_SECONDS;
   }
   return Number(value);
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -8,7 +8,7 @@ import {
   session,
   startPayload,
   withPolicy,
-} from "./mode-test-support.js";
+} from "../mode-test-support.js";
 import { type ProposalState, proposalMode } from "./proposal-mode.js";
 
 const SELLER = "agent://seller";

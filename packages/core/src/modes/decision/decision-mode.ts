@@ -1,23 +1,23 @@
 import { decision, type Envelope } from "@macp/proto";
 import { err, ok, type Result } from "neverthrow";
-import { ErrorCode, type MacpError, macpError } from "../errors.js";
-import type { JsonValue } from "../json.js";
-import type { ModeHandler, ModeStep, SessionView } from "../mode-handler.js";
-import { evaluateDecisionPolicy } from "../policy/decision-evaluator.js";
-import { policyDeniedError } from "../policy/policy-verdict.js";
-import { Spellings } from "../text/letter-case.js";
-import { COMMITMENT, checkCommitmentAuthority, validateCommitmentPayload } from "./commitment.js";
+import { ErrorCode, type MacpError, macpError } from "../../errors.js";
+import type { JsonValue } from "../../json.js";
+import type { ModeHandler, ModeStep, SessionView } from "../../mode-handler.js";
+import { policyDeniedError } from "../../policy/policy-verdict.js";
+import { Spellings } from "../../text/letter-case.js";
+import { COMMITMENT, checkCommitmentAuthority, validateCommitmentPayload } from "../commitment.js";
 import {
   decodePayload,
   forbidden,
   invalidEnvelope,
   isBlank,
   requireDeclaredParticipant,
-} from "./mode-support.js";
-import { PersistentList } from "./persistent-list.js";
-import { PersistentMap } from "./persistent-map.js";
-import { PersistentNestedMap } from "./persistent-nested-map.js";
-import { mapJson } from "./state-json.js";
+} from "../mode-support.js";
+import { PersistentList } from "../persistent-list.js";
+import { PersistentMap } from "../persistent-map.js";
+import { PersistentNestedMap } from "../persistent-nested-map.js";
+import { mapJson } from "../state-json.js";
+import { evaluateDecisionPolicy } from "./decision-evaluator.js";
 
 // macp.mode.decision.v1 (modes.md §2).
 

@@ -8,7 +8,7 @@ import {
   session,
   startPayload,
   withPolicy,
-} from "./mode-test-support.js";
+} from "../mode-test-support.js";
 import { isQuorumReady, type QuorumState, quorumMode, requiredApprovals } from "./quorum-mode.js";
 
 const COORD = "agent://coordinator";

@@ -1,6 +1,5 @@
 import { decision } from "@macp/proto";
 import { describe, expect, it } from "vitest";
-import { type DecisionState, decisionMode } from "./decision-mode.js";
 import {
   commitment,
   encode,
@@ -9,7 +8,8 @@ import {
   session,
   startPayload,
   withPolicy,
-} from "./mode-test-support.js";
+} from "../mode-test-support.js";
+import { type DecisionState, decisionMode } from "./decision-mode.js";
 
 const ORCH = "agent://orchestrator";
 const A = "agent://a";

@@ -1,12 +1,11 @@
 import { type Envelope, task } from "@macp/proto";
 import { err, ok, type Result } from "neverthrow";
-import type { MacpError } from "../errors.js";
-import type { JsonValue } from "../json.js";
-import type { ModeHandler, ModeStep, SessionView } from "../mode-handler.js";
-import { evaluateTaskPolicy } from "../policy/mode-evaluators.js";
-import { parseTaskRules, rulesOrDefaults, type TaskRules } from "../policy/policy-rules.js";
-import { verdictToResult } from "../policy/policy-verdict.js";
-import { authorizeOrchestrated, COMMITMENT, validateCommitmentPayload } from "./commitment.js";
+import type { MacpError } from "../../errors.js";
+import type { JsonValue } from "../../json.js";
+import type { ModeHandler, ModeStep, SessionView } from "../../mode-handler.js";
+import { parseTaskRules, rulesOrDefaults, type TaskRules } from "../../policy/policy-rules.js";
+import { verdictToResult } from "../../policy/policy-verdict.js";
+import { authorizeOrchestrated, COMMITMENT, validateCommitmentPayload } from "../commitment.js";
 import {
   decodePayload,
   forbidden,
@@ -14,8 +13,9 @@ import {
   isDeclaredParticipant,
   policyDenied,
   requireInitiator,
-} from "./mode-support.js";
-import { bytesJson } from "./state-json.js";
+} from "../mode-support.js";
+import { bytesJson } from "../state-json.js";
+import { evaluateTaskPolicy } from "./task-evaluator.js";
 
 // macp.mode.task.v1 (modes.md §4).
 

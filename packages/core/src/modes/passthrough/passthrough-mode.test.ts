@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { ModeDescriptorSchema } from "@macp/proto";
 import { describe, expect, it } from "vitest";
-import { commitment, ModeDriver, outcome, session, withPolicy } from "./mode-test-support.js";
+import { commitment, ModeDriver, outcome, session, withPolicy } from "../mode-test-support.js";
 import { createPassthroughMode } from "./passthrough-mode.js";
 
 const descriptor = create(ModeDescriptorSchema, {

@@ -1,12 +1,15 @@
 import { type Envelope, proposal } from "@macp/proto";
 import { err, ok, type Result } from "neverthrow";
-import { ErrorCode, type MacpError, macpError } from "../errors.js";
-import type { JsonValue } from "../json.js";
-import type { ModeHandler, ModeStep, SessionView } from "../mode-handler.js";
-import { evaluateProposalPolicy } from "../policy/mode-evaluators.js";
-import { type ProposalRules, parseProposalRules, rulesOrDefaults } from "../policy/policy-rules.js";
-import { verdictToResult } from "../policy/policy-verdict.js";
-import { COMMITMENT, checkCommitmentAuthority, validateCommitmentPayload } from "./commitment.js";
+import { ErrorCode, type MacpError, macpError } from "../../errors.js";
+import type { JsonValue } from "../../json.js";
+import type { ModeHandler, ModeStep, SessionView } from "../../mode-handler.js";
+import {
+  type ProposalRules,
+  parseProposalRules,
+  rulesOrDefaults,
+} from "../../policy/policy-rules.js";
+import { verdictToResult } from "../../policy/policy-verdict.js";
+import { COMMITMENT, checkCommitmentAuthority, validateCommitmentPayload } from "../commitment.js";
 import {
   decodePayload,
   forbidden,
@@ -14,9 +17,10 @@ import {
   isBlank,
   requireDeclaredParticipant,
   withEntry,
-} from "./mode-support.js";
-import { PersistentMap } from "./persistent-map.js";
-import { bytesJson, mapJson } from "./state-json.js";
+} from "../mode-support.js";
+import { PersistentMap } from "../persistent-map.js";
+import { bytesJson, mapJson } from "../state-json.js";
+import { evaluateProposalPolicy } from "./proposal-evaluator.js";
 
 // macp.mode.proposal.v1 (modes.md §3).
 

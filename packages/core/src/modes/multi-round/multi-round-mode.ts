@@ -1,12 +1,12 @@
 import { type Envelope, multiRound } from "@macp/proto";
 import { err, ok, type Result } from "neverthrow";
-import type { MacpError } from "../errors.js";
-import { isJsonObject, type JsonValue } from "../json.js";
-import type { ModeHandler, ModeStep, SessionView } from "../mode-handler.js";
-import { compareByteOrder } from "../text/byte-order.js";
-import { COMMITMENT, checkInitiatorCommitment, validateCommitmentPayload } from "./commitment.js";
-import { decodePayload, forbidden, includesParticipant, invalidEnvelope } from "./mode-support.js";
-import { mapJson, serializeModeState } from "./state-json.js";
+import type { MacpError } from "../../errors.js";
+import { isJsonObject, type JsonValue } from "../../json.js";
+import type { ModeHandler, ModeStep, SessionView } from "../../mode-handler.js";
+import { compareByteOrder } from "../../text/byte-order.js";
+import { COMMITMENT, checkInitiatorCommitment, validateCommitmentPayload } from "../commitment.js";
+import { decodePayload, forbidden, includesParticipant, invalidEnvelope } from "../mode-support.js";
+import { mapJson, serializeModeState } from "../state-json.js";
 
 // ext.multi_round.v1 (modes.md §7): participants converge by contributing values
 // until all of them hold the same one.

@@ -1,10 +1,10 @@
 import type { ModeDescriptor } from "@macp/proto";
 import { err, ok } from "neverthrow";
-import type { ModeHandler } from "../mode-handler.js";
-import { COMMITMENT, checkInitiatorCommitment, validateCommitmentPayload } from "./commitment.js";
-import { invalidEnvelope } from "./mode-support.js";
-import { requireParticipantIfDeclared } from "./multi-round-mode.js";
-import { serializeModeState } from "./state-json.js";
+import type { ModeHandler } from "../../mode-handler.js";
+import { COMMITMENT, checkInitiatorCommitment, validateCommitmentPayload } from "../commitment.js";
+import { invalidEnvelope } from "../mode-support.js";
+import { requireParticipantIfDeclared } from "../multi-round/multi-round-mode.js";
+import { serializeModeState } from "../state-json.js";
 
 /**
  * The handler behind dynamically registered extension modes (modes.md §8). The

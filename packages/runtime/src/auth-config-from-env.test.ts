@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createAuthenticator } from "@macp/auth";
 import { createDevIdentity, createIdentity } from "@macp/core";
 import { base64url, SignJWT } from "jose";
 import { afterAll, describe, expect, it } from "vitest";
-import { type AuthEnvConfig, authConfigFromEnv, createAuthenticator } from "./index.js";
+import { type AuthEnvConfig, authConfigFromEnv } from "./auth-config-from-env.js";
 
 const directory = mkdtempSync(join(tmpdir(), "macp-auth-env-"));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));

@@ -1,15 +1,15 @@
 import { type Envelope, quorum } from "@macp/proto";
 import { err, ok, type Result } from "neverthrow";
-import type { MacpError } from "../errors.js";
-import type { JsonValue } from "../json.js";
-import type { ModeHandler, ModeStep, SessionView } from "../mode-handler.js";
-import { evaluateQuorumPolicy, percentageOfParticipants } from "../policy/mode-evaluators.js";
-import { parseQuorumRules, rulesOrDefaults } from "../policy/policy-rules.js";
-import { verdictToResult } from "../policy/policy-verdict.js";
-import { authorizeOrchestrated, COMMITMENT, validateCommitmentPayload } from "./commitment.js";
-import { decodePayload, invalidEnvelope, requireInitiator, withEntry } from "./mode-support.js";
-import { PersistentMap } from "./persistent-map.js";
-import { bytesJson, mapJson } from "./state-json.js";
+import type { MacpError } from "../../errors.js";
+import type { JsonValue } from "../../json.js";
+import type { ModeHandler, ModeStep, SessionView } from "../../mode-handler.js";
+import { parseQuorumRules, rulesOrDefaults } from "../../policy/policy-rules.js";
+import { verdictToResult } from "../../policy/policy-verdict.js";
+import { authorizeOrchestrated, COMMITMENT, validateCommitmentPayload } from "../commitment.js";
+import { decodePayload, invalidEnvelope, requireInitiator, withEntry } from "../mode-support.js";
+import { PersistentMap } from "../persistent-map.js";
+import { bytesJson, mapJson } from "../state-json.js";
+import { evaluateQuorumPolicy, percentageOfParticipants } from "./quorum-evaluator.js";
 
 // macp.mode.quorum.v1 (modes.md §6).
 

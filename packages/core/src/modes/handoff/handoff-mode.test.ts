@@ -1,7 +1,6 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { handoff } from "@macp/proto";
 import { describe, expect, it } from "vitest";
-import { type HandoffState, handoffMode } from "./handoff-mode.js";
 import {
   commitment,
   encode,
@@ -11,7 +10,8 @@ import {
   session,
   startPayload,
   withPolicy,
-} from "./mode-test-support.js";
+} from "../mode-test-support.js";
+import { type HandoffState, handoffMode } from "./handoff-mode.js";
 
 const OWNER = "agent://owner";
 const TARGET = "agent://target";

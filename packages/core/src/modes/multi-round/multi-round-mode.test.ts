@@ -8,7 +8,7 @@ import {
   session,
   startPayload,
   withPolicy,
-} from "./mode-test-support.js";
+} from "../mode-test-support.js";
 import { type MultiRoundState, multiRoundMode, parseContribution } from "./multi-round-mode.js";
 
 const COORD = "agent://coordinator";

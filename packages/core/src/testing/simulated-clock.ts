@@ -1,4 +1,4 @@
-import type { Clock } from "@macp/core";
+import type { Clock } from "../runtime-options.js";
 
 /** 2026-01-01T00:00:00Z: the default start of simulated time, so transcripts do not depend on the day a test runs. */
 export const DEFAULT_EPOCH_MS = Date.UTC(2026, 0, 1);

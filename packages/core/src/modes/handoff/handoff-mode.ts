@@ -1,19 +1,18 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { type Envelope, handoff } from "@macp/proto";
 import { err, ok, type Result } from "neverthrow";
-import type { MacpError } from "../errors.js";
-import type { JsonValue } from "../json.js";
+import type { MacpError } from "../../errors.js";
+import type { JsonValue } from "../../json.js";
 import type {
   DueMessage,
   MessageContext,
   ModeHandler,
   ModeStep,
   SessionView,
-} from "../mode-handler.js";
-import { evaluateHandoffPolicy } from "../policy/mode-evaluators.js";
-import { parseHandoffRules, rulesOrDefaults } from "../policy/policy-rules.js";
-import { verdictToResult } from "../policy/policy-verdict.js";
-import { authorizeOrchestrated, COMMITMENT, validateCommitmentPayload } from "./commitment.js";
+} from "../../mode-handler.js";
+import { parseHandoffRules, rulesOrDefaults } from "../../policy/policy-rules.js";
+import { verdictToResult } from "../../policy/policy-verdict.js";
+import { authorizeOrchestrated, COMMITMENT, validateCommitmentPayload } from "../commitment.js";
 import {
   decodePayload,
   forbidden,
@@ -21,9 +20,10 @@ import {
   isDeclaredParticipant,
   requireInitiator,
   withEntry,
-} from "./mode-support.js";
-import { PersistentMap } from "./persistent-map.js";
-import { bytesJson, mapJson } from "./state-json.js";
+} from "../mode-support.js";
+import { PersistentMap } from "../persistent-map.js";
+import { bytesJson, mapJson } from "../state-json.js";
+import { evaluateHandoffPolicy } from "./handoff-evaluator.js";
 
 // macp.mode.handoff.v1 (modes.md §5), with the implicit accept of RFC-MACP-0012 §4.5.
 
