@@ -1,11 +1,13 @@
 import type * as http from "node:http";
 import * as http2 from "node:http2";
 import type { AddressInfo, Server, Socket } from "node:net";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { TLSSocket } from "node:tls";
 import type { MacpRuntime, RuntimeLogger } from "@macp/core";
 import { createMacpRoutes, type MacpRoutesOptions } from "../create-macp-routes.js";
 import { createHealthState } from "../health-state.js";
+import { connectionOf, createConnectionTracker } from "./connection-tracker.js";
 import { createCorsHandler, type MacpCorsOptions } from "./cors-handler.js";
+import { createGuardedNodeHandler } from "./create-guarded-node-handler.js";
 import { useSpecGrpcMessageEncoding } from "./grpc-message-encoding.js";
 import { createPlaintextServer, type NodeRequestListener } from "./plaintext-server.js";
 import { startTimerDriver, type TimerDriver, type TimerDriverOptions } from "./timer-driver.js";
@@ -39,6 +41,26 @@ export interface MacpServerOptions extends Omit<MacpRoutesOptions, "health" | "s
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (MACP_MAX_CONCURRENT_STREAMS). Default 128. */
   readonly maxConcurrentStreams?: number;
   /**
+   * How long a request may take to arrive and be answered (MACP_REQUEST_TIMEOUT_SECS).
+   * A unary call not answered in time, or a server stream whose request has not
+   * fully arrived, ends with CANCELLED. Bidi streams (StreamSession) are exempt,
+   * and no stream is cut once its request is in. Default 30 000 ms.
+   */
+  readonly requestTimeoutMs?: number;
+  /**
+   * Requests of one connection admitted at a time, over the same phase the
+   * request timeout covers (MACP_CONCURRENCY_LIMIT_PER_CONNECTION). Further
+   * requests wait for a slot; they are not refused. Default 64.
+   */
+  readonly concurrencyLimitPerConnection?: number;
+  /**
+   * How long a connection may carry no request before it is closed: a socket
+   * that never sends a request (nor completes the TLS handshake or the HTTP/2
+   * preface), or an idle keep-alive connection. HTTP/2 connections get GOAWAY,
+   * so gRPC clients reconnect for their next call. Default 30 000 ms.
+   */
+  readonly idleTimeoutMs?: number;
+  /**
    * Drive the runtime's timers (TTL expiry, eviction): see {@link startTimerDriver}.
    * `false` when something else calls `processDueWork()`. Default: on, with
    * the routes' `clock`.
@@ -69,6 +91,9 @@ export interface MacpServer {
 }
 
 const DEFAULT_DRAIN_MS = 10_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+const DEFAULT_CONCURRENCY_LIMIT_PER_CONNECTION = 64;
+const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 const TRAILER_FLUSH_MS = 250;
 
 /** Resolves when every session has closed, or after `ms`. */
@@ -119,7 +144,13 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
   const health = createHealthState();
   const shutdown = new AbortController();
 
-  const handler = connectNodeAdapter({
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const connections = createConnectionTracker({
+    idleTimeoutMs,
+    concurrencyLimit:
+      options.concurrencyLimitPerConnection ?? DEFAULT_CONCURRENCY_LIMIT_PER_CONNECTION,
+  });
+  const handler = createGuardedNodeHandler({
     routes: createMacpRoutes(runtime, {
       authenticate: (headers) => options.authenticate(headers),
       clock: options.clock,
@@ -127,6 +158,9 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
       health,
       shutdownSignal: shutdown.signal,
     }),
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    connections,
+    logger,
   });
 
   let closing = false;
@@ -142,6 +176,8 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
       return;
     }
     inFlight++;
+    const connection = connectionOf(request);
+    connections.started(connection);
     // A call is over once its response is written, even if the client has not
     // half-closed its side of a bidi stream: the HTTP/2 compat response only
     // emits "finish" when both sides are closed, so watch the stream itself.
@@ -151,6 +187,7 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
       if (done) return;
       done = true;
       inFlight--;
+      connections.ended(connection);
       if (inFlight === 0) onIdle?.();
     };
     if ("stream" in response) response.stream.once("finish", settle);
@@ -169,15 +206,24 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
   let server: Server;
   let http2Server: http2.Http2Server | http2.Http2SecureServer;
   if (tls === undefined) {
-    const plaintext = createPlaintextServer({ settings }, listener);
-    server = plaintext.server;
-    http2Server = plaintext.http2;
-  } else {
-    http2Server = http2.createSecureServer(
-      { cert: tls.cert, key: tls.key, allowHTTP1: true, settings },
+    const plaintext = createPlaintextServer(
+      // From the preface on, the HTTP/2 session is the connection to watch.
+      { settings, onHttp2: (socket) => connections.forget(socket) },
       listener,
     );
-    server = http2Server;
+    server = plaintext.server;
+    http2Server = plaintext.http2;
+    server.on("connection", (socket: Socket) => connections.track(socket));
+  } else {
+    const secure = http2.createSecureServer(
+      { cert: tls.cert, key: tls.key, allowHTTP1: true, settings, handshakeTimeout: idleTimeoutMs },
+      listener,
+    );
+    secure.on("secureConnection", (socket: TLSSocket) => {
+      if (socket.alpnProtocol !== "h2") connections.track(socket);
+    });
+    http2Server = secure;
+    server = secure;
   }
 
   const sockets = new Set<Socket>();
@@ -187,6 +233,7 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
     socket.once("close", () => sockets.delete(socket));
   });
   http2Server.on("session", (session: http2.ServerHttp2Session) => {
+    connections.track(session);
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
