@@ -5,7 +5,6 @@
 // if something is not closed within a generous bound, or if a long-lived stream
 // is cut.
 
-import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -23,6 +22,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   bearer,
   devAuthenticate,
+  http1Request,
   newRuntime,
   newSessionId,
   pushable,
@@ -161,39 +161,18 @@ describe("request timeout", () => {
   it("answers a half-sent Connect request over HTTP/1.1 with canceled and closes the connection", async () => {
     const target = await start({ requestTimeoutMs: 100 });
     const body = JSON.stringify({ supportedProtocolVersions: ["1.0"] });
-    const answer = new Promise<{ status: number; body: string; closed: Promise<void> }>(
-      (resolve, reject) => {
-        const request = http.request(
-          `${target.url}${INITIALIZE}`,
-          {
-            method: "POST",
-            agent: false,
-            headers: { "content-type": "application/json", "content-length": body.length + 10 },
-          },
-          (response) => {
-            let text = "";
-            response.setEncoding("utf8");
-            response.on("data", (chunk: string) => {
-              text += chunk;
-            });
-            const closed = new Promise<void>((done) => response.socket.once("close", () => done()));
-            response.on("end", () =>
-              resolve({ status: response.statusCode ?? 0, body: text, closed }),
-            );
-          },
-        );
-        request.on("error", reject);
-        request.write(body); // ten bytes short of the announced length
-      },
+    const answer = await withTimeout(
+      http1Request(`${target.url}${INITIALIZE}`, {
+        headers: { "content-type": "application/json" },
+        body,
+        announcedLength: body.length + 10,
+      }),
+      GENEROUS_MS,
+      "the request to time out",
     );
-    const {
-      status,
-      body: text,
-      closed,
-    } = await withTimeout(answer, GENEROUS_MS, "the request to time out");
-    expect(status).toBe(499);
-    expect(JSON.parse(text)).toMatchObject({ code: "canceled" });
-    await withTimeout(closed, GENEROUS_MS, "the connection to close");
+    expect(answer.status).toBe(499);
+    expect(JSON.parse(answer.body.toString("utf8"))).toMatchObject({ code: "canceled" });
+    await withTimeout(answer.closed, GENEROUS_MS, "the connection to close");
   });
 
   it("does not cut long-lived streams: StreamSession and the watches outlive it", async () => {
@@ -279,36 +258,23 @@ describe("concurrency limit per connection", () => {
 });
 
 describe("an undecodable Connect request body", () => {
-  function postBinary(target: MacpServer, body: Buffer) {
-    return new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const request = http.request(
-        `${target.url}${INITIALIZE}`,
-        { method: "POST", agent: false, headers: { "content-type": "application/proto" } },
-        (response) => {
-          let text = "";
-          response.setEncoding("utf8");
-          response.on("data", (chunk: string) => {
-            text += chunk;
-          });
-          response.on("end", () => resolve({ status: response.statusCode ?? 0, body: text }));
-        },
-      );
-      request.on("error", reject);
-      request.end(body);
+  const postBinary = (target: MacpServer, body: Uint8Array) =>
+    http1Request(`${target.url}${INITIALIZE}`, {
+      headers: { "content-type": "application/proto" },
+      body,
     });
-  }
 
   it("answers invalid_argument (HTTP 400), not internal (HTTP 500)", async () => {
     const target = await start();
     // Field 31 with wire type 7, which does not exist.
     const answer = await postBinary(target, Buffer.from([0xff, 0xff, 0xff]));
     expect(answer.status).toBe(400);
-    expect(JSON.parse(answer.body)).toMatchObject({ code: "invalid_argument" });
+    expect(JSON.parse(answer.body.toString("utf8"))).toMatchObject({ code: "invalid_argument" });
   });
 
   it("still answers a well-formed binary request", async () => {
     const target = await start();
-    const answer = await postBinary(target, Buffer.from(initializeMessage));
+    const answer = await postBinary(target, initializeMessage);
     expect(answer.status).toBe(200);
   });
 });

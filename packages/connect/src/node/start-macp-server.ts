@@ -42,9 +42,11 @@ export interface MacpServerOptions extends Omit<MacpRoutesOptions, "health" | "s
   readonly maxConcurrentStreams?: number;
   /**
    * How long a request may take to arrive and be answered (MACP_REQUEST_TIMEOUT_SECS).
-   * A unary call not answered in time, or a server stream whose request has not
-   * fully arrived, ends with CANCELLED. Bidi streams (StreamSession) are exempt,
-   * and no stream is cut once its request is in. Default 30 000 ms.
+   * When it expires before a unary call is answered or before a server
+   * stream's request is in, the handler's abort signal fires and a request
+   * body still arriving fails, so the call ends with CANCELLED. Bidi streams
+   * (StreamSession) are exempt, and no stream is cut once its request is in.
+   * Default 30 000 ms.
    */
   readonly requestTimeoutMs?: number;
   /**
