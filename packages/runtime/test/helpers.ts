@@ -44,6 +44,20 @@ export async function tempDir(prefix: string): Promise<{ path: string; remove():
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
+/**
+ * The environment for a child npm or npx: this process's, without the npm_*
+ * settings a parent npm (under `npm test`) exports, which the child would
+ * otherwise take for its own configuration.
+ */
+export function npmEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) =>
+        !name.startsWith("npm_") || name === "npm_config_cache" || name === "npm_config_registry",
+    ),
+  );
+}
+
 /** A child process with its output collected. */
 export interface Spawned {
   readonly child: ChildProcess;
