@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { connect } from "node:http2";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
@@ -15,7 +14,7 @@ import {
   SessionState,
   sessionStartPayload,
 } from "../src/examples/support.js";
-import { PACKAGE_DIR, REPO_DIR, spawnNode } from "./helpers.js";
+import { buildRuntime, PACKAGE_DIR, spawnNode } from "./helpers.js";
 
 const as = (agent: string) => ({ headers: { authorization: `Bearer ${agent}` } });
 
@@ -101,13 +100,7 @@ describe("the Express example app", () => {
 });
 
 describe("the example apps run from the command line", () => {
-  beforeAll(() => {
-    // `npm test` builds first; a direct vitest run may find dist stale, so build here too.
-    execFileSync(join(REPO_DIR, "node_modules", ".bin", "tsc"), ["-b", "packages/runtime"], {
-      cwd: REPO_DIR,
-      stdio: "pipe",
-    });
-  }, 120_000);
+  beforeAll(buildRuntime, 120_000);
 
   it.each([
     ["fastify-app.js", "Fastify"],
