@@ -4,9 +4,9 @@
 
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { HELP_DEFAULTS } from "../src/help-text.js";
-import { devEnv, MAIN_JS, PACKAGE_DIR, REPO_DIR, spawnNode } from "./helpers.js";
+import { buildRuntime, devEnv, MAIN_JS, PACKAGE_DIR, REPO_DIR, spawnNode } from "./helpers.js";
 
 const manifest = JSON.parse(readFileSync(join(PACKAGE_DIR, "package.json"), "utf8")) as {
   version: string;
@@ -52,6 +52,8 @@ const plain = (value: string) =>
     .replaceAll("`", "")
     .replace(/\s*\(.*\)$/, "")
     .trim();
+
+beforeAll(buildRuntime, 120_000);
 
 describe("macp-runtime --help", () => {
   it("prints the help and exits 0 without starting, even with settings that would serve", async () => {

@@ -1,7 +1,7 @@
 // Shared test plumbing: in-process servers on 127.0.0.1:0 and child processes
 // of the built executable.
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,17 @@ export const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url));
 export const REPO_DIR = fileURLToPath(new URL("../../..", import.meta.url));
 export const MAIN_JS = join(PACKAGE_DIR, "dist", "main.js");
 export const RUN_JS = join(PACKAGE_DIR, "dist", "examples", "run.js");
+
+/**
+ * Brings packages/runtime/dist up to date for tests that run the built files:
+ * `npm test` builds first, but a direct vitest run may find dist stale.
+ */
+export function buildRuntime(): void {
+  execFileSync(join(REPO_DIR, "node_modules", ".bin", "tsc"), ["-b", "packages/runtime"], {
+    cwd: REPO_DIR,
+    stdio: "pipe",
+  });
+}
 
 /**
  * The environment of a dev server on a free port: insecure, in memory, quiet.
@@ -42,6 +53,20 @@ export async function startTestRuntime(overrides: Environment = {}): Promise<Run
 export async function tempDir(prefix: string): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), `macp-runtime-${prefix}-`));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/**
+ * The environment for a child npm or npx: this process's, without the npm_*
+ * settings a parent npm (under `npm test`) exports, which the child would
+ * otherwise take for its own configuration.
+ */
+export function npmEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) =>
+        !name.startsWith("npm_") || name === "npm_config_cache" || name === "npm_config_registry",
+    ),
+  );
 }
 
 /** A child process with its output collected. */

@@ -2,18 +2,38 @@
 // the npm process alone (not to its process group) must stop the server too.
 
 import { execFileSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { devEnv, REPO_DIR, type Spawned, spawnCommand } from "./helpers.js";
 
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
 
-/** Every process below `root`, from `ps` (POSIX). */
-function descendants(root: number): number[] {
-  const table = execFileSync("ps", ["-A", "-o", "pid=,ppid="], { encoding: "utf8" })
+/** [pid, parent pid] of every process: from /proc on Linux (no procps needed), else `ps`. */
+function processTable(): [number, number][] {
+  if (existsSync("/proc/self/stat")) {
+    return readdirSync("/proc")
+      .filter((name) => /^\d+$/.test(name))
+      .flatMap((pid): [number, number][] => {
+        try {
+          // The command name (field 2) may hold spaces; the parent pid follows its ")".
+          const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+          const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+          return [[Number(pid), ppid]];
+        } catch {
+          return []; // ended while we looked
+        }
+      });
+  }
+  return execFileSync("ps", ["-A", "-o", "pid=,ppid="], { encoding: "utf8" })
     .trim()
     .split("\n")
     .map((line) => line.trim().split(/\s+/).map(Number) as [number, number]);
+}
+
+/** Every process below `root`. */
+function descendants(root: number): number[] {
+  const table = processTable();
   const found: number[] = [];
   const walk = (parent: number) => {
     for (const [pid, ppid] of table) {

@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_DIR, tempDir } from "./helpers.js";
+import { npmEnv, REPO_DIR, tempDir } from "./helpers.js";
 
 const run = promisify(execFile);
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
@@ -31,15 +31,6 @@ const rootManifest = await readManifest(REPO_DIR);
 const publicPackages = (
   await Promise.all((rootManifest.workspaces ?? []).map((dir) => readManifest(join(REPO_DIR, dir))))
 ).filter((manifest) => manifest.private !== true);
-
-// The parent npm (under `npm test`) exports its own settings as npm_* variables;
-// a child npm must read only the user's configuration, not the workspace's.
-const npmEnv: NodeJS.ProcessEnv = Object.fromEntries(
-  Object.entries(process.env).filter(
-    ([name]) =>
-      !name.startsWith("npm_") || name === "npm_config_cache" || name === "npm_config_registry",
-  ),
-);
 
 /** The version of `name` the workspace installed, so the app asks the cache for nothing new. */
 async function workspaceVersion(name: string): Promise<string> {
@@ -68,7 +59,7 @@ beforeAll(async () => {
       packDir,
       "--json",
     ],
-    { cwd: REPO_DIR, env: npmEnv, maxBuffer: 64 * 1024 * 1024 },
+    { cwd: REPO_DIR, env: npmEnv(), maxBuffer: 64 * 1024 * 1024 },
   );
   packed = JSON.parse(stdout) as Packed[];
 }, 180_000);
@@ -129,7 +120,7 @@ describe("an app outside the workspace, installed from the tarballs", () => {
         ...publicPackages.map(({ name }) => tarball(name)),
         ...extras,
       ],
-      { cwd: appDir, env: npmEnv, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: appDir, env: npmEnv(), maxBuffer: 16 * 1024 * 1024 },
     );
   }, 180_000);
 
@@ -202,7 +193,7 @@ console.log(JSON.stringify({ selected: init.selectedProtocolVersion, modes: init
 
   it("runs `npx macp-runtime --version` and the installed bin's `--help`", async () => {
     const runtime = await readManifest(join(REPO_DIR, "packages", "runtime"));
-    const version = await run(npx, ["macp-runtime", "--version"], { cwd: appDir, env: npmEnv });
+    const version = await run(npx, ["macp-runtime", "--version"], { cwd: appDir, env: npmEnv() });
     expect(version.stdout).toBe(`${runtime.version}\n`);
     const help = await run(join(appDir, "node_modules", ".bin", "macp-runtime"), ["--help"]);
     expect(help.stdout).toContain("MACP_BIND_ADDR");

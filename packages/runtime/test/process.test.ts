@@ -1,7 +1,6 @@
 // The built executable, run as an operator would: refusals, graceful
 // shutdown, persistence across restarts, and the example dispatcher.
 
-import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -18,10 +17,10 @@ import {
 } from "../src/examples/support.js";
 import type { RunningRuntime } from "../src/start-runtime.js";
 import {
+  buildRuntime,
   devEnv,
   listeningUrl,
   MAIN_JS,
-  REPO_DIR,
   RUN_JS,
   type Spawned,
   spawnNode,
@@ -32,13 +31,7 @@ import {
 const DECISION = "macp.mode.decision.v1";
 const as = (agent: string) => ({ headers: { authorization: `Bearer ${agent}` } });
 
-beforeAll(() => {
-  // `npm test` builds first; a direct vitest run may find dist stale, so build here too.
-  execFileSync(join(REPO_DIR, "node_modules", ".bin", "tsc"), ["-b", "packages/runtime"], {
-    cwd: REPO_DIR,
-    stdio: "pipe",
-  });
-}, 120_000);
+beforeAll(buildRuntime, 120_000);
 
 function withClient<T>(
   url: string,

@@ -48,3 +48,42 @@ export function createEmbeddedRuntime(): EmbeddedRuntime {
 export function urlOf(host: string, port: number, scheme = "http"): string {
   return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
+
+/**
+ * The options of an example app run from the command line: HOST and PORT
+ * override 127.0.0.1 and 8080. An error for a PORT that is not a port number.
+ */
+export function exampleAppOptionsFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): { readonly options: ExampleAppOptions } | { readonly error: string } {
+  const options: { host?: string; port?: number } = {};
+  if (env.HOST !== undefined && env.HOST !== "") options.host = env.HOST;
+  if (env.PORT !== undefined && env.PORT !== "") {
+    const port = Number(env.PORT);
+    if (!/^\d+$/.test(env.PORT) || port > 65_535) {
+      return { error: `PORT=${JSON.stringify(env.PORT)} is not a port number (0-65535)` };
+    }
+    options.port = port;
+  }
+  return { options };
+}
+
+/** Runs an example app from the command line until SIGINT or SIGTERM. */
+export async function runExampleApp(
+  start: (options: ExampleAppOptions) => Promise<ExampleApp>,
+  describe: (url: string) => string,
+): Promise<void> {
+  const read = exampleAppOptionsFromEnv(process.env);
+  if ("error" in read) {
+    process.stderr.write(`${read.error}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const app = await start(read.options);
+  console.log(describe(app.url));
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      void app.close().then(() => process.exit(0));
+    });
+  }
+}

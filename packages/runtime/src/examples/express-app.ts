@@ -1,7 +1,8 @@
 // MACP inside an Express application. Express speaks HTTP/1.1, so this
 // serves the Connect and gRPC-Web protocols (browsers, curl, Connect clients);
 // plain gRPC needs HTTP/2 trailers and therefore the Fastify example or the
-// runtime server. Run it with `node dist/examples/express-app.js`.
+// runtime server. Run it with `node dist/examples/express-app.js`
+// (HOST and PORT override 127.0.0.1:8080).
 
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -13,6 +14,7 @@ import {
   createEmbeddedRuntime,
   type ExampleApp,
   type ExampleAppOptions,
+  runExampleApp,
   urlOf,
 } from "./embedded.js";
 
@@ -54,11 +56,8 @@ export async function startExpressApp(options: ExampleAppOptions = {}): Promise<
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const app = await startExpressApp();
-  console.log(`Express with MACP listening on ${app.url} (Connect and gRPC-Web; dev-mode auth)`);
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      void app.close().then(() => process.exit(0));
-    });
-  }
+  await runExampleApp(
+    startExpressApp,
+    (url) => `Express with MACP listening on ${url} (Connect and gRPC-Web; dev-mode auth)`,
+  );
 }

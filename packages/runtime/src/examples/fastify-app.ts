@@ -1,6 +1,7 @@
 // MACP inside a Fastify application: the MACP routes sit next to the app's
 // own routes on one HTTP/2 listener, so gRPC, gRPC-Web and Connect clients
-// all reach the runtime. Run it with `node dist/examples/fastify-app.js`.
+// all reach the runtime. Run it with `node dist/examples/fastify-app.js`
+// (HOST and PORT override 127.0.0.1:8080).
 
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
@@ -11,6 +12,7 @@ import {
   createEmbeddedRuntime,
   type ExampleApp,
   type ExampleAppOptions,
+  runExampleApp,
   urlOf,
 } from "./embedded.js";
 
@@ -41,11 +43,8 @@ export async function startFastifyApp(options: ExampleAppOptions = {}): Promise<
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const app = await startFastifyApp();
-  console.log(`Fastify with MACP listening on ${app.url} (dev-mode auth, in-memory)`);
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      void app.close().then(() => process.exit(0));
-    });
-  }
+  await runExampleApp(
+    startFastifyApp,
+    (url) => `Fastify with MACP listening on ${url} (dev-mode auth, in-memory)`,
+  );
 }
