@@ -1,6 +1,7 @@
 // gRPC-Web and the Connect protocol over HTTP/1.1 — what browsers and curl
 // use — against startMacpServer's TLS listener (HTTP/1.1 fallback, self-signed
-// certificate from openssl) and against a plain node:http server.
+// certificate from openssl), its plaintext listener (HTTP/1.1 beside h2c) and
+// a plain node:http server.
 
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -110,6 +111,20 @@ async function startTlsServer(): Promise<Target> {
   };
 }
 
+async function startPlaintextServer(): Promise<Target> {
+  const server: MacpServer = await startMacpServer({
+    runtime: newRuntime(),
+    authenticate: devAuthenticate,
+    port: 0,
+  });
+  return {
+    baseUrl: server.url,
+    ca: undefined,
+    closesRefusedConnections: true,
+    close: () => server.close({ drainMs: 1000 }),
+  };
+}
+
 async function startHttp1Server(): Promise<Target> {
   const runtime = newRuntime();
   const server = http.createServer(
@@ -129,9 +144,11 @@ async function startHttp1Server(): Promise<Target> {
   };
 }
 
-const servers: [string, () => Promise<Target>, boolean][] = [
-  ["TLS (startMacpServer, HTTP/1.1 fallback)", startTlsServer, hasOpenssl()],
-  ["plain node:http (connectNodeAdapter)", startHttp1Server, true],
+/** Name, start, available, and whether the port serves HTTP/2 as well (node:http does not). */
+const servers: [string, () => Promise<Target>, boolean, boolean][] = [
+  ["TLS (startMacpServer, HTTP/1.1 fallback)", startTlsServer, hasOpenssl(), true],
+  ["plaintext (startMacpServer, HTTP/1.1 beside h2c)", startPlaintextServer, true, true],
+  ["plain node:http (connectNodeAdapter)", startHttp1Server, true, false],
 ];
 
 /** `pooled: false` gives the transport a connection of its own. */
@@ -174,7 +191,7 @@ async function statusOf(call: Promise<unknown>): Promise<ConnectError> {
   throw new Error("the call succeeded");
 }
 
-describe.each(servers)("%s", (_name, start, available) => {
+describe.each(servers)("%s", (_name, start, available, servesHttp2) => {
   let target: Target;
 
   beforeAll(async () => {
@@ -289,13 +306,17 @@ describe.each(servers)("%s", (_name, start, available) => {
     });
   });
 
-  it.skipIf(!available)("also serves gRPC over HTTP/2 on the same port", async () => {
-    if (target.ca === undefined) return; // node:http is HTTP/1.1 only
-    const client = createClient(
-      MACPRuntimeService,
-      createGrpcTransport({ baseUrl: target.baseUrl, nodeOptions: { ca: target.ca } }),
-    );
-    const response = await client.initialize({ supportedProtocolVersions: ["1.0"] });
-    expect(response.selectedProtocolVersion).toBe("1.0");
-  });
+  if (servesHttp2) {
+    it.skipIf(!available)("also serves gRPC over HTTP/2 on the same port", async () => {
+      const client = createClient(
+        MACPRuntimeService,
+        createGrpcTransport({
+          baseUrl: target.baseUrl,
+          ...(target.ca === undefined ? {} : { nodeOptions: { ca: target.ca } }),
+        }),
+      );
+      const response = await client.initialize({ supportedProtocolVersions: ["1.0"] });
+      expect(response.selectedProtocolVersion).toBe("1.0");
+    });
+  }
 });

@@ -81,6 +81,8 @@ export interface RuntimeConfig {
   readonly requestTimeoutMs: number;
   /** MACP_SHUTDOWN_DRAIN_SECS in ms. Default 10 s. */
   readonly shutdownDrainMs: number;
+  /** MACP_CORS_ORIGINS: origins whose pages may call the runtime; empty (the default) turns CORS off. */
+  readonly corsOrigins: readonly string[];
   /** MACP_METRICS_ADDR; undefined turns the endpoint off (the default). */
   readonly metrics: MetricsAddress | undefined;
   /** MACP_LOG_LEVEL, else RUST_LOG. Default info. */
@@ -192,6 +194,7 @@ export function loadConfig(env: Environment = process.env): ConfigResult {
     "a timeout of 0 would fail every request",
   );
   const shutdownDrainSecs = lenient("MACP_SHUTDOWN_DRAIN_SECS", 10, true);
+  const corsOrigins = readCorsOrigins(env, refuse);
 
   const metrics = readMetricsAddress(env, warnings);
   const logLevel = readLogLevel(env, warnings);
@@ -223,6 +226,7 @@ export function loadConfig(env: Environment = process.env): ConfigResult {
       maxConcurrentStreams,
       requestTimeoutMs: timerMs(requestTimeoutSecs),
       shutdownDrainMs: timerMs(shutdownDrainSecs),
+      corsOrigins,
       metrics,
       logLevel,
       warnings,
@@ -419,6 +423,38 @@ function parseWholeNumber(text: string): number | undefined {
 
 function timerMs(seconds: number): number {
   return Math.min(seconds * 1000, MAX_TIMER_MS);
+}
+
+/**
+ * A comma-separated list of origins (`https://console.example.com`, scheme,
+ * host and port only) or `*`. A typo here would silently lock the browser
+ * clients out, so anything that is not an origin refuses start-up.
+ */
+function readCorsOrigins(env: Environment, refuse: Refuse): string[] {
+  const text = env.MACP_CORS_ORIGINS;
+  if (text === undefined || text.trim() === "") return [];
+  const origins: string[] = [];
+  for (const entry of text.split(",")) {
+    const origin = entry.trim();
+    if (origin === "*" || isOrigin(origin)) {
+      origins.push(origin);
+    } else {
+      refuse(
+        "MACP_CORS_ORIGINS",
+        `${JSON.stringify(origin)} is not an origin: expected scheme://host[:port] with no path (e.g. https://console.example.com), or *`,
+      );
+    }
+  }
+  return origins;
+}
+
+function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.origin === text;
+  } catch {
+    return false;
+  }
 }
 
 function readMetricsAddress(env: Environment, warnings: string[]): MetricsAddress | undefined {

@@ -169,7 +169,7 @@ export async function startRuntime(
 
     if (tls === undefined) {
       logger.warn(
-        "serving plaintext HTTP/2 (MACP_ALLOW_INSECURE=1); set MACP_TLS_CERT_PATH and MACP_TLS_KEY_PATH in production",
+        "serving plaintext HTTP/2 and HTTP/1.1 (MACP_ALLOW_INSECURE=1); set MACP_TLS_CERT_PATH and MACP_TLS_KEY_PATH in production",
       );
     }
     logger.info(
@@ -244,6 +244,7 @@ async function listen(
       ...(parts.tls === undefined ? {} : { tls: parts.tls }),
       maxReceiveMessageBytes: config.maxReceiveMessageBytes,
       maxConcurrentStreams: config.maxConcurrentStreams,
+      ...(config.corsOrigins.length === 0 ? {} : { cors: { allowedOrigins: config.corsOrigins } }),
       timerDriver: { cleanupIntervalMs: config.cleanupIntervalMs },
       logger: parts.logger,
       ...(parts.inspector === undefined

@@ -55,6 +55,7 @@ describe("loadConfig defaults", () => {
     expect(config.maxConcurrentStreams).toBe(128);
     expect(config.requestTimeoutMs).toBe(30_000);
     expect(config.shutdownDrainMs).toBe(10_000);
+    expect(config.corsOrigins).toEqual([]);
     expect(config.metrics).toBeUndefined();
     expect(config.logLevel).toBe("info");
   });
@@ -125,6 +126,17 @@ describe("loadConfig reads every variable", () => {
     expect(config.shutdownDrainMs).toBe(0);
     expect(config.metrics).toEqual({ host: "127.0.0.1", port: 9464 });
     expect(config.logLevel).toBe("debug");
+  });
+
+  it("reads MACP_CORS_ORIGINS as a list of origins or *", () => {
+    expect(
+      configOf({
+        ...DEV,
+        MACP_CORS_ORIGINS: " https://console.example.com, http://localhost:5173 ",
+      }).corsOrigins,
+    ).toEqual(["https://console.example.com", "http://localhost:5173"]);
+    expect(configOf({ ...DEV, MACP_CORS_ORIGINS: "*" }).corsOrigins).toEqual(["*"]);
+    expect(configOf({ ...DEV, MACP_CORS_ORIGINS: "" }).corsOrigins).toEqual([]);
   });
 
   it("accepts IPv6 literals and port 0", () => {
@@ -271,6 +283,14 @@ describe("loadConfig refusals", () => {
           "expected a positive integer",
         );
       }
+    }
+  });
+
+  it("refuses MACP_CORS_ORIGINS entries that are not origins", () => {
+    for (const value of ["console.example.com", "https://console.example.com/", "ftp://x.test"]) {
+      expect(refusalOf({ ...DEV, MACP_CORS_ORIGINS: value }, "MACP_CORS_ORIGINS")).toContain(
+        JSON.stringify(value),
+      );
     }
   });
 

@@ -1,7 +1,8 @@
-// @macp/connect/node: a Node HTTP/2 server for the MACP routes (h2c for
-// development, TLS with HTTP/1.1 fallback for production), the runtime's timer
-// driver, and SIGTERM/SIGINT handling.
+// @macp/connect/node: a Node HTTP/2 server for the MACP routes (h2c beside
+// HTTP/1.1 for development, TLS with HTTP/1.1 fallback for production),
+// optional CORS, the runtime's timer driver, and SIGTERM/SIGINT handling.
 
+export type { MacpCorsOptions } from "./cors-handler.js";
 export { type TrailerWriter, useSpecGrpcMessageEncoding } from "./grpc-message-encoding.js";
 export {
   installShutdownHandlers,

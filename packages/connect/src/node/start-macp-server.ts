@@ -1,11 +1,14 @@
+import type * as http from "node:http";
 import * as http2 from "node:http2";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo, Server, Socket } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { MacpRuntime, RuntimeLogger } from "@macp/core";
 import { createMacpRoutes, type MacpRoutesOptions } from "../create-macp-routes.js";
 import { createHealthState } from "../health-state.js";
+import { createCorsHandler, type MacpCorsOptions } from "./cors-handler.js";
 import { useSpecGrpcMessageEncoding } from "./grpc-message-encoding.js";
+import { createPlaintextServer, type NodeRequestListener } from "./plaintext-server.js";
 import { startTimerDriver, type TimerDriver, type TimerDriverOptions } from "./timer-driver.js";
 
 /** PEM-encoded server certificate (chain) and private key. */
@@ -24,10 +27,16 @@ export interface MacpServerOptions extends Omit<MacpRoutesOptions, "health" | "s
   /**
    * Serve TLS (HTTP/2, with HTTP/1.1 fallback so gRPC-Web and Connect work
    * from browsers and plain HTTP/1.1 clients). Default: none, i.e. plaintext
-   * HTTP/2 (h2c), which gRPC clients accept only when told to connect
-   * insecurely. Plaintext is for development (core.md AUTH-10).
+   * HTTP/2 (h2c, which gRPC clients accept only when told to connect
+   * insecurely) and HTTP/1.1 on the same port, told apart by the HTTP/2
+   * connection preface. Plaintext is for development (core.md AUTH-10).
    */
   readonly tls?: MacpTlsOptions;
+  /**
+   * Let pages from other origins call the server (MACP_CORS_ORIGINS). Default:
+   * off, i.e. no CORS headers at all, so browsers allow only same-origin pages.
+   */
+  readonly cors?: MacpCorsOptions;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (MACP_MAX_CONCURRENT_STREAMS). Default 128. */
   readonly maxConcurrentStreams?: number;
   /**
@@ -105,12 +114,9 @@ function sessionsClosed(
  * HTTP/1.1 connection; reusing that connection fails the next call with a
  * reset. So such a response closes the connection instead.
  */
-function closeIfBodyUnread(
-  request: http2.Http2ServerRequest,
-  response: http2.Http2ServerResponse,
-): void {
+function closeIfBodyUnread(request: http.IncomingMessage, response: http.ServerResponse): void {
   const writeHead = response.writeHead;
-  const guarded: typeof writeHead = function (this: http2.Http2ServerResponse, ...args) {
+  const guarded: typeof writeHead = function (this: http.ServerResponse, ...args) {
     if (!request.complete && !response.headersSent) response.setHeader("connection", "close");
     return Reflect.apply(writeHead, this, args);
   } as typeof writeHead;
@@ -155,10 +161,8 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
   let closing = false;
   let inFlight = 0;
   let onIdle: (() => void) | undefined;
-  const listener = (
-    request: http2.Http2ServerRequest,
-    response: http2.Http2ServerResponse,
-  ): void => {
+  const cors = options.cors === undefined ? undefined : createCorsHandler(options.cors);
+  const dispatch: NodeRequestListener = (request, response) => {
     if (closing) {
       // Only an HTTP/1.1 keep-alive connection can still bring a request here;
       // HTTP/2 connections have had GOAWAY. Connect clients read 503 as UNAVAILABLE.
@@ -178,22 +182,32 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
       inFlight--;
       if (inFlight === 0) onIdle?.();
     };
-    const h2stream: http2.ServerHttp2Stream | undefined = response.stream;
-    (h2stream ?? response).once("finish", settle);
+    if ("stream" in response) response.stream.once("finish", settle);
+    else response.once("finish", settle);
     response.once("close", settle);
     useSpecGrpcMessageEncoding(response);
-    if (request.httpVersionMajor === 1) closeIfBodyUnread(request, response);
+    if (!("stream" in request) && !("stream" in response)) closeIfBodyUnread(request, response);
     handler(request, response);
   };
+  const listener: NodeRequestListener =
+    cors === undefined
+      ? dispatch
+      : (request, response) => cors(request, response, () => dispatch(request, response));
 
   const settings: http2.Settings = { maxConcurrentStreams: options.maxConcurrentStreams ?? 128 };
-  const server =
-    tls === undefined
-      ? http2.createServer({ settings }, listener)
-      : http2.createSecureServer(
-          { cert: tls.cert, key: tls.key, allowHTTP1: true, settings },
-          listener,
-        );
+  let server: Server;
+  let http2Server: http2.Http2Server | http2.Http2SecureServer;
+  if (tls === undefined) {
+    const plaintext = createPlaintextServer({ settings }, listener);
+    server = plaintext.server;
+    http2Server = plaintext.http2;
+  } else {
+    http2Server = http2.createSecureServer(
+      { cert: tls.cert, key: tls.key, allowHTTP1: true, settings },
+      listener,
+    );
+    server = http2Server;
+  }
 
   const sockets = new Set<Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
@@ -201,7 +215,7 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
-  server.on("session", (session: http2.ServerHttp2Session) => {
+  http2Server.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
