@@ -272,7 +272,12 @@ describe.runIf(runnable)("in a real browser", () => {
       });
       await page.fill(
         "textarea[name=payload]",
-        JSON.stringify({ ...template, action: "decision.selected", reason: "p1 approved" }),
+        JSON.stringify({
+          ...template,
+          action: "decision.selected",
+          authorityScope: "team",
+          reason: "p1 approved",
+        }),
       );
       await page.click("[data-testid=send-form] button[type=submit]");
       await expect
