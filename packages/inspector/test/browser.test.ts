@@ -166,7 +166,7 @@ describe.runIf(runnable)("in a real browser", () => {
         (element, text) => {
           element.textContent = text;
         },
-        `${protocol}: ${JSON.stringify(run, null, 2)}`,
+        `${protocol}, from ${origin} to ${runtimeUrl}:\n${JSON.stringify(run, null, 2)}`,
       );
       await screenshot(page, `cross-origin-${protocol}.png`);
       return run;
@@ -230,6 +230,7 @@ describe.runIf(runnable)("in a real browser", () => {
           messageId: `${sender}-${messageType}`,
           sessionId,
           sender,
+          timestampUnixMs: BigInt(Date.now()),
           payload,
         });
         return (await macp.send({ envelope }, { headers: { authorization: `Bearer ${sender}` } }))
@@ -272,7 +273,12 @@ describe.runIf(runnable)("in a real browser", () => {
       });
       await page.fill(
         "textarea[name=payload]",
-        JSON.stringify({ ...template, action: "decision.selected", reason: "p1 approved" }),
+        JSON.stringify({
+          ...template,
+          action: "decision.selected",
+          authorityScope: "team",
+          reason: "p1 approved",
+        }),
       );
       await page.click("[data-testid=send-form] button[type=submit]");
       await expect
