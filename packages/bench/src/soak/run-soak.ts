@@ -308,7 +308,8 @@ export function formatSoak(result: SoakResult): string[] {
       `heapUsed ${result.heapGrowthMbPerMin.toFixed(3)} MB/min, RSS ${result.rssGrowthMbPerMin.toFixed(3)} MB/min ` +
       `at ${result.achievedRate.toFixed(1)} msg/s`,
     `heapUsed per accepted message after warm-up: ${result.heapBytesPerMessage.toFixed(1)} bytes ` +
-      `(${((result.heapBytesPerMessage * settings.rate * 60) / MB).toFixed(3)} MB/min at ${settings.rate} msg/s)`,
+      `(${((result.heapBytesPerMessage * settings.rate * 60) / MB).toFixed(3)} MB/min at ${settings.rate} msg/s; ` +
+      "an upper bound when the rate rose during the run, since more sessions are then within retention)",
   );
   return lines;
 }
