@@ -1,5 +1,6 @@
 // `npm run soak -- [--minutes 4] [--warmup 2] [--store file|memory] [--rate 200]
-//                  [--retention 60] [--cleanup 10] [--sample 15] [--snapshots DIR]`
+//                  [--retention 60] [--disk-retention SECS] [--cleanup 10] [--sample 15]
+//                  [--concurrency 64] [--snapshots DIR]`
 // Prints the server's memory curve and its growth rate after warm-up. With
 // --snapshots, also the kinds of objects that grew between the heap snapshot
 // at the end of warm-up and the one at the end.
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     store: { type: "string" },
     rate: { type: "string" },
     retention: { type: "string" },
+    "disk-retention": { type: "string" },
     cleanup: { type: "string" },
     sample: { type: "string" },
     concurrency: { type: "string" },
@@ -29,6 +31,13 @@ function positive(name: string, value: string | undefined): number | undefined {
   return n;
 }
 
+function nonNegative(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number of seconds`);
+  return n;
+}
+
 const store = values.store ?? "file";
 if (store !== "file" && store !== "memory") throw new Error("--store must be file or memory");
 
@@ -38,6 +47,7 @@ const result = await runSoak({
   store: store as SoakStore,
   rate: positive("rate", values.rate),
   retentionSecs: positive("retention", values.retention),
+  diskRetentionSecs: nonNegative("disk-retention", values["disk-retention"]),
   cleanupSecs: positive("cleanup", values.cleanup),
   sampleSecs: positive("sample", values.sample),
   concurrency: positive("concurrency", values.concurrency),

@@ -27,8 +27,10 @@ export interface SoakOptions {
   readonly store?: SoakStore;
   /** Accepted messages per second over all sessions. Default 200. */
   readonly rate?: number;
-  /** MACP_SESSION_RETENTION_SECS, and MACP_SESSION_DISK_RETENTION_SECS for the file store. Default 60. */
+  /** MACP_SESSION_RETENTION_SECS. Default 60. */
   readonly retentionSecs?: number;
+  /** MACP_SESSION_DISK_RETENTION_SECS (file store); 0 keeps every log. Default: `retentionSecs`. */
+  readonly diskRetentionSecs?: number;
   /** MACP_CLEANUP_INTERVAL_SECS. Default 10. */
   readonly cleanupSecs?: number;
   /** Seconds between memory samples. Default 15. */
@@ -62,6 +64,13 @@ export interface SoakResult {
   /** Least-squares slopes over the samples after warm-up, MB per minute. */
   readonly heapGrowthMbPerMin: number;
   readonly rssGrowthMbPerMin: number;
+  /**
+   * Least-squares slope of heapUsed over accepted messages after warm-up: what
+   * each message leaves behind, whatever rate a busy machine let the run reach.
+   */
+  readonly heapBytesPerMessage: number;
+  /** Messages accepted per second after warm-up. */
+  readonly achievedRate: number;
   readonly snapshots: readonly string[];
 }
 
@@ -133,6 +142,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
     store: options.store ?? "file",
     rate: options.rate ?? 200,
     retentionSecs: options.retentionSecs ?? 60,
+    diskRetentionSecs: options.diskRetentionSecs ?? options.retentionSecs ?? 60,
     cleanupSecs: options.cleanupSecs ?? 10,
     sampleSecs: options.sampleSecs ?? 15,
     concurrency: options.concurrency ?? 64,
@@ -151,7 +161,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
       ? { MACP_MEMORY_ONLY: "1" }
       : {
           MACP_DATA_DIR: dataDir,
-          MACP_SESSION_DISK_RETENTION_SECS: String(settings.retentionSecs),
+          MACP_SESSION_DISK_RETENTION_SECS: String(settings.diskRetentionSecs),
         }),
   };
   const server = fork(SERVER, [], {
@@ -163,7 +173,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
   let sessionManager: Http2SessionManager | undefined;
   try {
     const url = await nextMessage(server, (m) => (m.type === "listening" ? m.url : undefined));
-    log(`server ${url}: ${settings.store} store, retention ${settings.retentionSecs} s`);
+    log(`server ${url}: ${settings.store} store, retention ${describeRetention(settings)}`);
     sessionManager = new Http2SessionManager(url);
     const client = createClient(
       MACPRuntimeService,
@@ -242,12 +252,14 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
       }
     }
     await Promise.all(workers);
-    const last = await snapshot("end");
-    if (last !== undefined) snapshots.push(last);
+    const endSnapshot = await snapshot("end");
+    if (endSnapshot !== undefined) snapshots.push(endSnapshot);
 
     const measured = samples.filter((s) => s.atSecs >= settings.warmupMinutes * 60);
     const fit = (value: (s: SoakSample) => number) =>
       slope(measured.map((s) => ({ x: s.atSecs / 60, y: value(s) / MB })));
+    const first = measured[0];
+    const last = measured[measured.length - 1];
     return {
       settings,
       samples,
@@ -255,6 +267,11 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
       refused,
       heapGrowthMbPerMin: fit((s) => s.heapUsedBytes),
       rssGrowthMbPerMin: fit((s) => s.rssBytes),
+      heapBytesPerMessage: slope(measured.map((s) => ({ x: s.accepted, y: s.heapUsedBytes }))),
+      achievedRate:
+        first === undefined || last === undefined || last.atSecs === first.atSecs
+          ? Number.NaN
+          : (last.accepted - first.accepted) / (last.atSecs - first.atSecs),
       snapshots,
     };
   } finally {
@@ -273,7 +290,7 @@ export function formatSoak(result: SoakResult): string[] {
   const { settings } = result;
   const lines = [
     `soak: ${settings.minutes} min, ${settings.store} store, ${settings.rate} msg/s of whole decision sessions ` +
-      `(9 messages each), retention ${settings.retentionSecs} s, sweep every ${settings.cleanupSecs} s`,
+      `(9 messages each), retention ${describeRetention(settings)}, sweep every ${settings.cleanupSecs} s`,
     "minute   RSS MB   heapTotal MB   heapUsed MB   external MB   accepted",
   ];
   for (const s of result.samples) {
@@ -288,7 +305,18 @@ export function formatSoak(result: SoakResult): string[] {
   lines.push(
     `accepted ${result.accepted} messages${refused === "" ? "" : `; not accepted: ${refused}`}`,
     `growth after ${settings.warmupMinutes} min warm-up (least squares): ` +
-      `heapUsed ${result.heapGrowthMbPerMin.toFixed(3)} MB/min, RSS ${result.rssGrowthMbPerMin.toFixed(3)} MB/min`,
+      `heapUsed ${result.heapGrowthMbPerMin.toFixed(3)} MB/min, RSS ${result.rssGrowthMbPerMin.toFixed(3)} MB/min ` +
+      `at ${result.achievedRate.toFixed(1)} msg/s`,
+    `heapUsed per accepted message after warm-up: ${result.heapBytesPerMessage.toFixed(1)} bytes ` +
+      `(${((result.heapBytesPerMessage * settings.rate * 60) / MB).toFixed(3)} MB/min at ${settings.rate} msg/s; ` +
+      "an upper bound when the rate rose during the run, since more sessions are then within retention)",
   );
   return lines;
+}
+
+function describeRetention(settings: SoakResult["settings"]): string {
+  const memory = `${settings.retentionSecs} s`;
+  if (settings.store === "memory") return memory;
+  const disk = settings.diskRetentionSecs === 0 ? "kept" : `${settings.diskRetentionSecs} s`;
+  return `${memory} (on disk: ${disk})`;
 }

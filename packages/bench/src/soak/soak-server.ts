@@ -26,6 +26,11 @@ if (!loaded.ok) {
 const running = await startRuntime(loaded.config);
 reply({ type: "listening", url: running.url });
 
+// A driver that dies must not leave its server running.
+process.on("disconnect", () => {
+  void running.close({ drainMs: 0 }).then(() => process.exit(0));
+});
+
 process.on("message", (message: ToSoakServer) => {
   switch (message.type) {
     case "sample": {
