@@ -43,15 +43,18 @@ function startHolder(directory: string): Holder {
   return { child, exited, output: () => output };
 }
 
-async function ready(holder: Holder): Promise<void> {
-  for (;;) {
-    if (holder.output().includes("ready")) return;
-    const exited = await Promise.race([
-      holder.exited,
-      new Promise<undefined>((done) => setTimeout(done, 20)),
-    ]);
-    if (exited !== undefined) throw new Error(`holder exited (${exited}): ${holder.output()}`);
-  }
+/** Resolves once the holder has the store open; rejects if it exits first. */
+function ready(holder: Holder): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (holder.output().includes("ready")) resolve();
+    };
+    holder.child.stdout?.on("data", check);
+    check();
+    void holder.exited.then((code) =>
+      reject(new Error(`holder exited (${code}): ${holder.output()}`)),
+    );
+  });
 }
 
 let directory: string;
