@@ -1,9 +1,8 @@
 import * as http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import type { MacpRuntime, RuntimeLogger } from "@macp/core";
+import { createHealthState, type MacpRuntime, type RuntimeLogger } from "@macp/core";
 import { createMacpRoutes, type MacpRoutesOptions } from "../create-macp-routes.js";
-import { createHealthState } from "../health-state.js";
 import { useSpecGrpcMessageEncoding } from "./grpc-message-encoding.js";
 import { startTimerDriver, type TimerDriver, type TimerDriverOptions } from "./timer-driver.js";
 
