@@ -1,0 +1,40 @@
+import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { ERROR_DETAILS_TRAILER, type MacpError, statusOf, type WireStatus } from "@macp/core";
+
+/** Ends a call with a gRPC status: what the handlers throw, and what `toServiceError` reads. */
+export class GrpcStatusError extends Error {
+  readonly code: status;
+  readonly details: string;
+  readonly metadata: Metadata;
+  constructor(code: status, details: string, metadata: Metadata = new Metadata()) {
+    super(details);
+    this.name = "GrpcStatusError";
+    this.code = code;
+    this.details = details;
+    this.metadata = metadata;
+  }
+
+  /** A status from @macp/core's wire table; POLICY_DENIED reasons go in the details trailer. */
+  static fromWire(wire: WireStatus): GrpcStatusError {
+    const metadata = new Metadata();
+    if (wire.details !== undefined) {
+      metadata.set(ERROR_DETAILS_TRAILER, Buffer.from(wire.details));
+    }
+    return new GrpcStatusError(wire.code as number as status, wire.message, metadata);
+  }
+
+  /** The status of an RPC that answers a MacpError with a status (core.md §19.2, ERR-6, ERR-7). */
+  static of(error: MacpError): GrpcStatusError {
+    return GrpcStatusError.fromWire(statusOf(error));
+  }
+}
+
+/** The status grpc-js ends the call with for anything a handler threw or rejected with. */
+export function toServiceError(error: unknown): Partial<ServiceError> {
+  if (error instanceof GrpcStatusError) {
+    return { code: error.code, details: error.details, metadata: error.metadata };
+  }
+  // As Connect does for an unexpected exception: INTERNAL with its message.
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: status.INTERNAL, details: message, metadata: new Metadata() };
+}
