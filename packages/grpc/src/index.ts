@@ -6,6 +6,7 @@ export { addMacpGrpcServices, type MacpGrpcServicesOptions } from "./add-macp-gr
 export { grpcServiceDefinition } from "./grpc-service-definition.js";
 export { GrpcStatusError, toServiceError } from "./grpc-status-error.js";
 export { headersOf } from "./metadata-headers.js";
+export { routeGrpcJsLogs } from "./route-grpc-js-logs.js";
 export {
   DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
   type MacpGrpcServer,

@@ -36,6 +36,12 @@ export interface MacpServerOptions extends Omit<MacpRoutesOptions, "health" | "s
   readonly timerDriver?: false | Omit<TimerDriverOptions, "clock" | "logger">;
   /** Where server errors are reported. Default: console. */
   readonly logger?: Pick<RuntimeLogger, "info" | "error">;
+  /**
+   * Whether `close()` ends with `runtime.close()`. `false` when another
+   * transport serves the same runtime and the host closes it after both.
+   * Default true.
+   */
+  readonly closeRuntime?: boolean;
 }
 
 export interface MacpServerCloseOptions {
@@ -229,7 +235,7 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
     for (const session of sessions) session.destroy();
     for (const socket of sockets) socket.destroy();
     await timers?.stop();
-    await runtime.close();
+    if (options.closeRuntime !== false) await runtime.close();
   };
 
   return {
