@@ -29,12 +29,26 @@ export class GrpcStatusError extends Error {
   }
 }
 
-/** The status grpc-js ends the call with for anything a handler threw or rejected with. */
+/**
+ * The status grpc-js ends the call with for anything a handler (or the
+ * authenticate hook) threw or rejected with: a GrpcStatusError as it is; any
+ * error with a numeric gRPC `code` (a Connect `ConnectError`, a grpc-js
+ * status object) with that code, so a hook shared with @macp/connect behaves
+ * the same on both; anything else INTERNAL with its message, as Connect does.
+ */
 export function toServiceError(error: unknown): Partial<ServiceError> {
   if (error instanceof GrpcStatusError) {
     return { code: error.code, details: error.details, metadata: error.metadata };
   }
-  // As Connect does for an unexpected exception: INTERNAL with its message.
   const message = error instanceof Error ? error.message : String(error);
+  if (typeof error === "object" && error !== null && "code" in error) {
+    const code = error.code;
+    if (typeof code === "number" && Number.isInteger(code) && code > 0 && code <= 16) {
+      // ConnectError's `message` is prefixed with "[code]"; its `rawMessage` is the text.
+      const raw =
+        "rawMessage" in error && typeof error.rawMessage === "string" ? error.rawMessage : message;
+      return { code, details: raw, metadata: new Metadata() };
+    }
+  }
   return { code: status.INTERNAL, details: message, metadata: new Metadata() };
 }

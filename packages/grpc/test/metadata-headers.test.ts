@@ -1,6 +1,6 @@
 import { Metadata } from "@grpc/grpc-js";
+import { headersOf } from "@macp/grpc";
 import { describe, expect, it } from "vitest";
-import { headersOf } from "./metadata-headers.js";
 
 function metadata(): Metadata {
   const result = new Metadata();
