@@ -13,7 +13,7 @@ import {
   SessionState,
   sessionStartPayload,
 } from "../src/examples/support.js";
-import type { RunningRuntime } from "../src/start-runtime.js";
+import { type RunningRuntime, StartupError } from "../src/start-runtime.js";
 import { LISTENERS, startTestRuntime, tempDir } from "./helpers.js";
 
 const DECISION = "macp.mode.decision.v1";
@@ -327,5 +327,35 @@ describe.each(LISTENERS)("over %s", (_listener, urlOf) => {
         await dir.remove();
       }
     });
+  });
+});
+
+describe("MACP_HTTP_BIND_ADDR", () => {
+  it("serves gRPC only when off", async () => {
+    const server = await startTestRuntime({ MACP_HTTP_BIND_ADDR: "off" });
+    try {
+      expect(server.httpUrl).toBeUndefined();
+      const connection = clientFor(server.url);
+      const init = await connection.client.initialize({ supportedProtocolVersions: ["1.0"] });
+      expect(init.selectedProtocolVersion).toBe("1.0");
+      connection.close();
+    } finally {
+      await server.close({ drainMs: 0 });
+    }
+  });
+
+  it("refuses start-up naming MACP_HTTP_BIND_ADDR when its port is taken", async () => {
+    const first = await startTestRuntime();
+    try {
+      const taken = first.httpAddress?.port;
+      const refused = await startTestRuntime({ MACP_HTTP_BIND_ADDR: `127.0.0.1:${taken}` }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refused).toBeInstanceOf(StartupError);
+      expect((refused as StartupError).variable).toBe("MACP_HTTP_BIND_ADDR");
+    } finally {
+      await first.close({ drainMs: 0 });
+    }
   });
 });
