@@ -104,6 +104,9 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
       options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
     "grpc.max_send_message_length": -1,
     "grpc.max_concurrent_streams": options.maxConcurrentStreams ?? 128,
+    // Channelz stays on although it is not served: grpc-js 1.14's
+    // forceShutdown() only cuts the connections its channelz bookkeeping
+    // tracks, so with it off, close() could not cut calls that outlast drainMs.
   };
   const server = new Server(serverOptions);
   let inFlight = 0;

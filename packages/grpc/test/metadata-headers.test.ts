@@ -28,7 +28,9 @@ describe("headersOf", () => {
 
   it("iterates like Headers", () => {
     const seen: string[] = [];
-    headersOf(metadata()).forEach((value, key) => seen.push(`${key}=${value}`));
+    headersOf(metadata()).forEach((value, key) => {
+      seen.push(`${key}=${value}`);
+    });
     expect(seen).toEqual(["authorization=Bearer agent://alice", "x-trace=a, b"]);
   });
 
