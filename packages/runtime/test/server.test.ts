@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
+import * as http2 from "node:http2";
 import { connect as connectTcp } from "node:net";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -187,6 +188,21 @@ describe.each(LISTENERS)("over %s", (_listener, urlOf) => {
       expect(second.server.metricsAddress).toBeUndefined();
       const init = await second.client.initialize({ supportedProtocolVersions: ["1.0"] });
       expect(init.selectedProtocolVersion).toBe("1.0");
+    });
+
+    it("advertises MACP_MAX_CONCURRENT_STREAMS in its HTTP/2 settings", async () => {
+      const server = await startTestRuntime({ MACP_MAX_CONCURRENT_STREAMS: "3" });
+      running.push(server);
+      const session = http2.connect(urlOf(server));
+      try {
+        const settings = await new Promise<http2.Settings>((resolve, reject) => {
+          session.once("remoteSettings", resolve);
+          session.once("error", reject);
+        });
+        expect(settings.maxConcurrentStreams).toBe(3);
+      } finally {
+        session.destroy();
+      }
     });
 
     it("authenticates static tokens and refuses unknown ones", async () => {
