@@ -6,7 +6,9 @@
 //   runtime-connect  the same on its Connect listener (node:http2,
 //                    MACP_HTTP_BIND_ADDR), which also serves gRPC;
 //   connect-echo     Connect on Node's HTTP/2 answering Send with a fixed Ack;
-//   grpc-js-echo     @grpc/grpc-js answering Send with a fixed Ack.
+//   grpc-js-echo     @grpc/grpc-js answering Send with a fixed Ack;
+//   macp-grpc-stub   (on request) @macp/grpc's Send path over a runtime that
+//                    accepts at once: the grpc-js transport's own cost.
 // Each server runs in its own process, so its CPU time (process.cpuUsage,
 // read inside the server) divided by the calls it answered is its cost per
 // call. The echo servers bound what the transport alone costs; the ratios say
@@ -27,14 +29,23 @@ import type {
   ToLoadGenerator,
 } from "./wire.js";
 
-export type P2Target = "runtime-grpc-js" | "runtime-connect" | "connect-echo" | "grpc-js-echo";
+export type P2Target =
+  | "runtime-grpc-js"
+  | "runtime-connect"
+  | "connect-echo"
+  | "grpc-js-echo"
+  | "macp-grpc-stub";
 
+/** The servers P2 measures by default. */
 export const P2_TARGETS: readonly P2Target[] = [
   "runtime-grpc-js",
   "grpc-js-echo",
   "runtime-connect",
   "connect-echo",
 ];
+
+/** Every server P2 can measure (`targets`). */
+export const P2_ALL_TARGETS: readonly P2Target[] = [...P2_TARGETS, "macp-grpc-stub"];
 
 export interface P2Options {
   /** Concurrent callers, each with its own sender. Default 64. */
@@ -47,7 +58,7 @@ export interface P2Options {
   readonly warmupMs?: number;
   /** The measured window per server. Default 6000 ms. */
   readonly durationMs?: number;
-  /** Servers to measure, in order. Default all four. */
+  /** Servers to measure, in order. Default {@link P2_TARGETS}. */
   readonly targets?: readonly P2Target[];
   /**
    * After measuring, run the `profileTargets` again under `node --cpu-prof`
@@ -149,7 +160,7 @@ function nextMessage<M, T>(child: ChildProcess, accept: (message: M) => T | unde
 }
 
 async function startEchoServer(
-  kind: "connect" | "grpc-js",
+  kind: "connect" | "grpc-js" | "macp-grpc",
   execArgv: string[],
 ): Promise<ServerHandle> {
   const child = fork(ECHO_SERVER, [kind], {
@@ -245,6 +256,8 @@ function startServer(target: P2Target, execArgv: string[]): Promise<ServerHandle
       return startEchoServer("connect", execArgv);
     case "grpc-js-echo":
       return startEchoServer("grpc-js", execArgv);
+    case "macp-grpc-stub":
+      return startEchoServer("macp-grpc", execArgv);
   }
 }
 
