@@ -1,7 +1,9 @@
 // The 17 conformance vectors against a real server on an ephemeral port, through
-// the three client stacks the runtime serves: Connect's gRPC transport (HTTP/2),
+// the client stacks the runtime serves: Connect's gRPC transport (HTTP/2) and
 // @grpc/grpc-js with the .proto files loaded at run time (the official
-// TypeScript SDK's stack), and gRPC-Web and the Connect protocol over HTTP/1.1.
+// TypeScript SDK's stack), each against both gRPC servers (Connect on
+// node:http2 and @grpc/grpc-js), and gRPC-Web and the Connect protocol over
+// HTTP/1.1.
 import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -26,6 +28,7 @@ import {
   type MacpRuntime,
   type MemoryStore,
 } from "@macp/core";
+import { startMacpGrpcServer } from "@macp/grpc";
 import {
   type Ack,
   AckSchema,
@@ -208,9 +211,13 @@ function newRuntime(): { runtime: MacpRuntime; store: MemoryStore } {
   return { runtime: createRuntime({ clock: { now: () => Date.now() }, store, limits }), store };
 }
 
-async function serveHttp2(): Promise<Served & { url: string; port: number }> {
+/** The two gRPC servers: Connect on node:http2, and @grpc/grpc-js. */
+type GrpcServerKind = "connect" | "grpc-js";
+
+async function serveHttp2(kind: GrpcServerKind): Promise<Served & { url: string; port: number }> {
   const { runtime, store } = newRuntime();
-  const server = await startMacpServer({ runtime, authenticate: devAuthenticate, port: 0 });
+  const start = kind === "connect" ? startMacpServer : startMacpGrpcServer;
+  const server = await start({ runtime, authenticate: devAuthenticate, port: 0 });
   return {
     runtime,
     store,
@@ -263,20 +270,22 @@ function grpcJsClientFor(port: number): GrpcJsClient {
   );
 }
 
-/** One server and one client stack per describe block: vectors register policies by fixed ids. */
-const stacks: [string, () => Promise<{ driver: ConformanceDriver; close(): Promise<void> }>][] = [
+const grpcStacks = (
+  kind: GrpcServerKind,
+  server: string,
+): [string, () => Promise<{ driver: ConformanceDriver; close(): Promise<void> }>][] => [
   [
-    "Connect gRPC transport (HTTP/2)",
+    `Connect gRPC transport (HTTP/2) to ${server}`,
     async () => {
-      const served = await serveHttp2();
+      const served = await serveHttp2(kind);
       const client = createClient(MACPRuntimeService, createGrpcTransport({ baseUrl: served.url }));
       return { driver: connectDriver(client, served.runtime, served.store), close: served.close };
     },
   ],
   [
-    "@grpc/grpc-js with proto-loader (the official TypeScript SDK's stack)",
+    `@grpc/grpc-js with proto-loader (the official TypeScript SDK's stack) to ${server}`,
     async () => {
-      const served = await serveHttp2();
+      const served = await serveHttp2(kind);
       const client = grpcJsClientFor(served.port);
       return {
         driver: grpcJsDriver(client, served.runtime, served.store),
@@ -287,6 +296,12 @@ const stacks: [string, () => Promise<{ driver: ConformanceDriver; close(): Promi
       };
     },
   ],
+];
+
+/** One server and one client stack per describe block: vectors register policies by fixed ids. */
+const stacks: [string, () => Promise<{ driver: ConformanceDriver; close(): Promise<void> }>][] = [
+  ...grpcStacks("connect", "Connect on node:http2"),
+  ...grpcStacks("grpc-js", "@grpc/grpc-js"),
   [
     "gRPC-Web over HTTP/1.1",
     async () => {

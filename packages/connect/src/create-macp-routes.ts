@@ -2,13 +2,22 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Caller, Clock, MacpError, MacpRuntime } from "@macp/core";
-import { MacpStreamError } from "@macp/core";
+import {
+  createHealthState,
+  type HealthState,
+  linkSignals,
+  MacpStreamError,
+  pipeSessionStream,
+} from "@macp/core";
 import { type Ack, MACPRuntimeService, type SendResponseSchema } from "@macp/proto";
 import type { Result } from "neverthrow";
-import { createHealthState, type HealthState, registerHealthService } from "./health-state.js";
-import { linkSignals } from "./linked-signal.js";
-import { pipeSessionStream } from "./pipe-session-stream.js";
-import { controlFailure, sendFailure, toStatusError } from "./wire-errors.js";
+import { registerHealthService } from "./health-state.js";
+import {
+  controlFailure,
+  sendFailure,
+  toStatusError,
+  toStreamTerminationError,
+} from "./wire-errors.js";
 
 /**
  * The default request-size limit: the reference runtime's payload limit
@@ -148,7 +157,12 @@ export function createMacpRoutes(
           try {
             const opened = runtime.openSessionStream(caller, linked.signal);
             if (opened.isErr()) throw toStatusError(opened.error);
-            yield* pipeSessionStream(opened.value, requests, abort);
+            try {
+              yield* pipeSessionStream(opened.value, requests, abort);
+            } catch (error) {
+              if (error instanceof MacpStreamError) throw toStreamTerminationError(error.error);
+              throw ConnectError.from(error);
+            }
             endOfStream();
           } finally {
             linked.dispose();

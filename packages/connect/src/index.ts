@@ -2,13 +2,12 @@
 // Connect), the error mapping to the wire, and grpc.health.v1. The Node server
 // lives in the `@macp/connect/node` subpath.
 
+export { createHealthState, type HealthState } from "@macp/core";
 export {
   createMacpRoutes,
   DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
   type MacpRoutesOptions,
 } from "./create-macp-routes.js";
-export { createHealthState, type HealthState } from "./health-state.js";
-export { type LinkedSignal, linkSignals } from "./linked-signal.js";
 export {
   controlFailure,
   ERROR_DETAILS_TRAILER,
@@ -16,6 +15,7 @@ export {
   nackAck,
   sendFailure,
   statusCodeOf,
+  toConnectError,
   toStatusError,
   toStreamTerminationError,
   toWireError,

@@ -16,6 +16,7 @@ import { describe, expect, it } from "vitest";
 import {
   bearer,
   devAuthenticate,
+  GRPC_SERVERS,
   newRuntime,
   newSessionId,
   pushable,
@@ -59,10 +60,10 @@ function gatedRuntime(runtime: MacpRuntime): {
   return { runtime: gated, release, closed: () => closed };
 }
 
-describe("MacpServer.close", () => {
+describe.each(GRPC_SERVERS)("close() of the server on %s", (_name, startServer) => {
   it("ends open streams with UNAVAILABLE, drains unary calls, then closes the runtime", async () => {
     const gated = gatedRuntime(newRuntime());
-    const server = await startMacpServer({
+    const server = await startServer({
       runtime: gated.runtime,
       authenticate: devAuthenticate,
       port: 0,
@@ -118,7 +119,7 @@ describe("MacpServer.close", () => {
 
   it("cuts calls that outlast drainMs", async () => {
     const gated = gatedRuntime(newRuntime());
-    const server = await startMacpServer({
+    const server = await startServer({
       runtime: gated.runtime,
       authenticate: devAuthenticate,
       port: 0,
@@ -141,24 +142,27 @@ describe("MacpServer.close", () => {
 });
 
 describe("installShutdownHandlers", () => {
-  it("closes gracefully and exits 0 on SIGTERM", async () => {
-    const runtime = newRuntime();
-    const server = await startMacpServer({ runtime, authenticate: devAuthenticate, port: 0 });
-    const exits: number[] = [];
-    const exited = new Promise<void>((resolve) => {
-      const uninstall = installShutdownHandlers(server, {
-        exit: (code) => {
-          exits.push(code);
-          uninstall();
-          resolve();
-        },
-        logger: { info() {}, error() {} },
+  it.each(GRPC_SERVERS)(
+    "closes the server on %s gracefully and exits 0 on SIGTERM",
+    async (_name, startServer) => {
+      const runtime = newRuntime();
+      const server = await startServer({ runtime, authenticate: devAuthenticate, port: 0 });
+      const exits: number[] = [];
+      const exited = new Promise<void>((resolve) => {
+        const uninstall = installShutdownHandlers(server, {
+          exit: (code) => {
+            exits.push(code);
+            uninstall();
+            resolve();
+          },
+          logger: { info() {}, error() {} },
+        });
       });
-    });
-    process.emit("SIGTERM");
-    await withTimeout(exited, 5000, "exit");
-    expect(exits).toEqual([0]);
-  });
+      process.emit("SIGTERM");
+      await withTimeout(exited, 5000, "exit");
+      expect(exits).toEqual([0]);
+    },
+  );
 
   it("exits 1 when closing outlasts the budget, and at once on a second signal", async () => {
     let finish: () => void = () => {};

@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { create, toBinary } from "@bufbuild/protobuf";
+import { type MacpServer, type MacpServerOptions, startMacpServer } from "@macp/connect/node";
 import {
   type Caller,
   createDevIdentity,
@@ -11,10 +12,28 @@ import {
   type MacpRuntime,
   type RuntimeLimits,
 } from "@macp/core";
+
 import { commitmentEnvelope, startEnvelope, voteEnvelope } from "@macp/core/testing";
+import { startMacpGrpcServer } from "@macp/grpc";
 import { decision, type Envelope, EnvelopeSchema } from "@macp/proto";
 
 export const DECISION = "macp.mode.decision.v1";
+
+/** A gRPC server over one runtime; `close()` also closes the runtime. */
+export type GrpcServer = Pick<MacpServer, "address" | "url" | "close">;
+
+/**
+ * The two servers that speak gRPC to the SDKs: Connect on node:http2
+ * (@macp/connect/node) and @grpc/grpc-js (@macp/grpc). The suites that check
+ * what a gRPC client observes run once per entry.
+ */
+export const GRPC_SERVERS: readonly (readonly [
+  string,
+  (options: Omit<MacpServerOptions, "timerDriver" | "logger">) => Promise<GrpcServer>,
+])[] = [
+  ["Connect on node:http2", (options) => startMacpServer(options)],
+  ["@grpc/grpc-js", (options) => startMacpGrpcServer(options)],
+];
 
 /** Dev mode (core.md AUTH-6): the bearer value is the agent id. */
 export function devAuthenticate(headers: Headers): Caller {

@@ -1,13 +1,14 @@
 import { create, type MessageInitShape, toJsonString } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { linkSignals, toStatusError, toWireError } from "@macp/connect";
+import { toStatusError, toWireError } from "@macp/connect";
 import {
   type Caller,
   type Clock,
   ErrorCode,
   type Identity,
   isAuthenticated,
+  linkSignals,
   type MacpRuntime,
   MacpStreamError,
   macpError,

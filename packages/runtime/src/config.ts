@@ -41,8 +41,14 @@ export type StorageConfig =
   | { readonly kind: "file"; readonly directory: string };
 
 export interface RuntimeConfig {
-  /** MACP_BIND_ADDR. Default 127.0.0.1:50051. */
+  /** MACP_BIND_ADDR: gRPC (@grpc/grpc-js), where the SDKs connect. Default 127.0.0.1:50051. */
   readonly bind: SocketAddress;
+  /**
+   * MACP_HTTP_BIND_ADDR: gRPC-Web, the Connect protocol and gRPC over Connect
+   * on node:http2 (HTTP/1.1 and HTTP/2), for browsers and curl. Default: the
+   * host of MACP_BIND_ADDR, port + 1 (port 0 stays 0); `off` serves none.
+   */
+  readonly httpBind: SocketAddress | undefined;
   /** MACP_TLS_CERT_PATH + MACP_TLS_KEY_PATH; TLS is on only when both are set. */
   readonly tls: { readonly certPath: string; readonly keyPath: string } | undefined;
   /** MACP_ALLOW_INSECURE is exactly "1": plaintext and dev-mode auth are allowed. */
@@ -135,6 +141,8 @@ export function loadConfig(env: Environment = process.env): ConfigResult {
     );
   }
 
+  const httpBind = bind === undefined ? undefined : readHttpBind(env, bind, refuse);
+
   const tls = readTls(env, allowInsecure, refuse, warnings);
 
   const auth = authConfigFromEnv(env);
@@ -207,6 +215,7 @@ export function loadConfig(env: Environment = process.env): ConfigResult {
     ok: true,
     config: {
       bind,
+      httpBind,
       tls,
       allowInsecure,
       auth: auth.value,
@@ -273,6 +282,36 @@ export function formatAddress(address: { readonly host: string; readonly port: n
 }
 
 type Refuse = (variable: string, detail: string) => void;
+
+/** MACP_HTTP_BIND_ADDR, defaulting to the gRPC address's host and the next port. */
+function readHttpBind(
+  env: Environment,
+  bind: SocketAddress,
+  refuse: Refuse,
+): SocketAddress | undefined {
+  const text = env.MACP_HTTP_BIND_ADDR;
+  if (text === "off") return undefined;
+  if (text === undefined) {
+    if (bind.port === 65_535) {
+      refuse(
+        "MACP_HTTP_BIND_ADDR",
+        "MACP_BIND_ADDR uses port 65535, so the default (the next port) does not exist; set an address or off",
+      );
+      return undefined;
+    }
+    return { host: bind.host, port: bind.port === 0 ? 0 : bind.port + 1 };
+  }
+  const address = parseSocketAddress(text);
+  if (address === undefined) {
+    refuse(
+      "MACP_HTTP_BIND_ADDR",
+      `${JSON.stringify(text)} is not a literal IP:port socket address (e.g. 127.0.0.1:50052) or off`,
+    );
+  } else if (address.port !== 0 && address.host === bind.host && address.port === bind.port) {
+    refuse("MACP_HTTP_BIND_ADDR", "must differ from MACP_BIND_ADDR (gRPC has its own listener)");
+  }
+  return address;
+}
 
 function readTls(
   env: Environment,

@@ -5,7 +5,7 @@
 
 import { readFile } from "node:fs/promises";
 import { type Authenticator, createAuthenticator } from "@macp/auth";
-import { type MacpServer, startMacpServer } from "@macp/connect/node";
+import { type MacpServer, startMacpServer, startTimerDriver } from "@macp/connect/node";
 import {
   type Caller,
   type Clock,
@@ -17,6 +17,7 @@ import {
   type RuntimeLogger,
   type SessionStore,
 } from "@macp/core";
+import { routeGrpcJsLogs, startMacpGrpcServer } from "@macp/grpc";
 import { type FileStore, openFileStore } from "@macp/store-file";
 import { formatAddress, type MetricsAddress, type RuntimeConfig } from "./config.js";
 import { createDiskRetention, type DiskRetention } from "./disk-retention.js";
@@ -49,8 +50,12 @@ export interface RunningRuntime {
   readonly runtime: MacpRuntime;
   /** The bound gRPC address; the port is the real one when 0 was configured. */
   readonly address: { readonly host: string; readonly port: number };
-  /** Base URL for clients, e.g. `http://127.0.0.1:50051`. */
+  /** Base URL for gRPC clients (the SDKs), e.g. `http://127.0.0.1:50051`. */
   readonly url: string;
+  /** The bound gRPC-Web / Connect address (MACP_HTTP_BIND_ADDR); undefined when off. */
+  readonly httpAddress: { readonly host: string; readonly port: number } | undefined;
+  /** Base URL for gRPC-Web, Connect and browser clients, e.g. `http://127.0.0.1:50052`. */
+  readonly httpUrl: string | undefined;
   /** The metrics endpoint, when MACP_METRICS_ADDR is set and could be bound. */
   readonly metricsAddress: MetricsAddress | undefined;
   readonly logger: Logger;
@@ -176,12 +181,16 @@ export async function startRuntime(
       {
         address: formatAddress(listening.address),
         url: listening.url,
+        httpUrl: listening.httpUrl ?? null,
         tls: tls !== undefined,
         auth: config.auth.devMode ? "dev" : config.auth.resolvers.join(","),
         storage: config.storage.kind === "file" ? config.storage.directory : "memory",
         policyRegistryReadOnly: config.policiesDir !== undefined,
         metrics: metricsServer === undefined ? null : formatAddress(metricsServer.address),
-        inspector: inspector === undefined ? null : `${listening.url}/inspector/`,
+        inspector:
+          inspector === undefined || listening.httpUrl === undefined
+            ? null
+            : `${listening.httpUrl}/inspector/`,
       },
       `macp-runtime v${RUNTIME_VERSION} listening`,
     );
@@ -191,6 +200,8 @@ export async function startRuntime(
       runtime: listening.runtime,
       address: listening.address,
       url: listening.url,
+      httpAddress: listening.httpAddress,
+      httpUrl: listening.httpUrl,
       metricsAddress: metricsServer?.address,
       logger,
       close(closeOptions = {}) {
@@ -217,26 +228,35 @@ export async function startRuntime(
   }
 }
 
-/** A started listener and the runtime behind it. */
+/** The started listeners and the (instrumented) runtime behind them. */
 interface Listening extends MacpServer {
   readonly runtime: MacpRuntime;
+  readonly httpAddress: MacpServer["address"] | undefined;
+  readonly httpUrl: string | undefined;
 }
 
-/** Starts the gRPC listener, turning a failure into the variable to blame. */
-async function listen(
-  config: RuntimeConfig,
-  parts: {
-    readonly runtime: MacpRuntime;
-    readonly authenticate: (headers: Headers) => Caller | Promise<Caller>;
-    readonly clock: Clock;
-    readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
-    readonly logger: RuntimeLogger;
-    readonly inspector: InspectorMount | undefined;
-  },
-): Promise<Listening> {
-  try {
-    const server = await startMacpServer({
+interface ListenParts {
+  readonly runtime: MacpRuntime;
+  readonly authenticate: (headers: Headers) => Caller | Promise<Caller>;
+  readonly clock: Clock;
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+  readonly logger: RuntimeLogger;
+  readonly inspector: InspectorMount | undefined;
+}
+
+/**
+ * Starts the listeners over one runtime: gRPC on @grpc/grpc-js at
+ * MACP_BIND_ADDR (the SDKs' path, the cheapest per call), and Connect on
+ * node:http2 at MACP_HTTP_BIND_ADDR for gRPC-Web, the Connect protocol and
+ * browsers. Both share the runtime, the authenticate hook, TLS and limits;
+ * the timer driver runs once, and the runtime closes after both listeners.
+ */
+async function listen(config: RuntimeConfig, parts: ListenParts): Promise<Listening> {
+  routeGrpcJsLogs(parts.logger);
+  const grpc = await listenOn("MACP_BIND_ADDR", config.bind, parts, () =>
+    startMacpGrpcServer({
       runtime: parts.runtime,
+      closeRuntime: false,
       authenticate: parts.authenticate,
       clock: parts.clock,
       host: config.bind.host,
@@ -244,24 +264,75 @@ async function listen(
       ...(parts.tls === undefined ? {} : { tls: parts.tls }),
       maxReceiveMessageBytes: config.maxReceiveMessageBytes,
       maxConcurrentStreams: config.maxConcurrentStreams,
-      requestTimeoutMs: config.requestTimeoutMs,
-      concurrencyLimitPerConnection: config.concurrencyLimitPerConnection,
-      ...(config.corsOrigins.length === 0 ? {} : { cors: { allowedOrigins: config.corsOrigins } }),
-      timerDriver: { cleanupIntervalMs: config.cleanupIntervalMs },
       logger: parts.logger,
-      ...(parts.inspector === undefined
-        ? {}
-        : { extraRoutes: parts.inspector.extraRoutes, fallback: parts.inspector.fallback }),
-    });
-    return {
-      runtime: parts.runtime,
-      address: server.address,
-      url: server.url,
-      close: (options) => server.close(options),
-    };
+    }),
+  );
+  let http: MacpServer | undefined;
+  if (config.httpBind !== undefined) {
+    const httpBind = config.httpBind;
+    try {
+      http = await listenOn("MACP_HTTP_BIND_ADDR", httpBind, parts, () =>
+        startMacpServer({
+          runtime: parts.runtime,
+          closeRuntime: false,
+          timerDriver: false,
+          authenticate: parts.authenticate,
+          clock: parts.clock,
+          host: httpBind.host,
+          port: httpBind.port,
+          ...(parts.tls === undefined ? {} : { tls: parts.tls }),
+          maxReceiveMessageBytes: config.maxReceiveMessageBytes,
+          maxConcurrentStreams: config.maxConcurrentStreams,
+          requestTimeoutMs: config.requestTimeoutMs,
+          concurrencyLimitPerConnection: config.concurrencyLimitPerConnection,
+          ...(config.corsOrigins.length === 0
+            ? {}
+            : { cors: { allowedOrigins: config.corsOrigins } }),
+          logger: parts.logger,
+          ...(parts.inspector === undefined
+            ? {}
+            : { extraRoutes: parts.inspector.extraRoutes, fallback: parts.inspector.fallback }),
+        }),
+      );
+    } catch (error) {
+      await grpc.close({ drainMs: 0 });
+      throw error;
+    }
+  }
+  const timers = startTimerDriver(parts.runtime, {
+    clock: parts.clock,
+    cleanupIntervalMs: config.cleanupIntervalMs,
+    logger: parts.logger,
+  });
+  const listeners = http === undefined ? [grpc] : [grpc, http];
+  return {
+    runtime: parts.runtime,
+    address: grpc.address,
+    url: grpc.url,
+    httpAddress: http?.address,
+    httpUrl: http?.url,
+    async close(options) {
+      await Promise.all(listeners.map((listener) => listener.close(options)));
+      await timers.stop();
+      await parts.runtime.close();
+    },
+  };
+}
+
+/** Starts one listener, turning a failure into the variable to blame. */
+async function listenOn<T>(
+  variable: string,
+  address: SocketAddressLike,
+  parts: ListenParts,
+  start: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await start();
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    const listenFailure = typeof code === "string" && /^(EADDR|EACCES|EPERM)/.test(code);
+    const listenFailure =
+      (typeof code === "string" && /^(EADDR|EACCES|EPERM)/.test(code)) ||
+      /No address added out of total|EADDRINUSE|EACCES/.test(describe(error));
     if (parts.tls !== undefined && !listenFailure) {
       throw new StartupError(
         "MACP_TLS_CERT_PATH",
@@ -269,11 +340,13 @@ async function listen(
       );
     }
     throw new StartupError(
-      "MACP_BIND_ADDR",
-      `cannot listen on ${formatAddress(config.bind)}: ${describe(error)}`,
+      variable,
+      `cannot listen on ${formatAddress(address)}: ${describe(error)}`,
     );
   }
 }
+
+type SocketAddressLike = { readonly host: string; readonly port: number };
 
 /** The store to run on; `file` is set when it is the durable file store. */
 interface OpenedStore {

@@ -36,6 +36,7 @@ describe("loadConfig defaults", () => {
   it("matches the reference runtime's defaults", () => {
     const config = configOf(DEV);
     expect(config.bind).toEqual({ host: "127.0.0.1", port: 50051 });
+    expect(config.httpBind).toEqual({ host: "127.0.0.1", port: 50052 });
     expect(config.tls).toBeUndefined();
     expect(config.allowInsecure).toBe(true);
     expect(config.auth.devMode).toBe(true);
@@ -142,6 +143,34 @@ describe("loadConfig reads every variable", () => {
   it("accepts IPv6 literals and port 0", () => {
     expect(configOf({ ...DEV, MACP_BIND_ADDR: "[::1]:0" }).bind).toEqual({ host: "::1", port: 0 });
     expect(parseSocketAddress("[::]:50051")).toEqual({ host: "::", port: 50051 });
+  });
+
+  it("puts gRPC-Web and Connect on the next port of the gRPC address unless told otherwise", () => {
+    expect(configOf(DEV).httpBind).toEqual({ host: "127.0.0.1", port: 50052 });
+    expect(configOf({ ...DEV, MACP_BIND_ADDR: "[::1]:0" }).httpBind).toEqual({
+      host: "::1",
+      port: 0,
+    });
+    expect(configOf({ ...DEV, MACP_HTTP_BIND_ADDR: "0.0.0.0:8080" }).httpBind).toEqual({
+      host: "0.0.0.0",
+      port: 8080,
+    });
+    expect(configOf({ ...DEV, MACP_HTTP_BIND_ADDR: "off" }).httpBind).toBeUndefined();
+  });
+
+  it("refuses an HTTP address that is not a socket address, is the gRPC one, or has no default", () => {
+    expect(
+      refusalOf({ ...DEV, MACP_HTTP_BIND_ADDR: "localhost:8080" }, "MACP_HTTP_BIND_ADDR"),
+    ).toContain("not a literal IP:port");
+    expect(
+      refusalOf(
+        { ...DEV, MACP_BIND_ADDR: "127.0.0.1:7000", MACP_HTTP_BIND_ADDR: "127.0.0.1:7000" },
+        "MACP_HTTP_BIND_ADDR",
+      ),
+    ).toContain("must differ from MACP_BIND_ADDR");
+    expect(
+      refusalOf({ ...DEV, MACP_BIND_ADDR: "127.0.0.1:65535" }, "MACP_HTTP_BIND_ADDR"),
+    ).toContain("port 65535");
   });
 
   it("turns flags on only for exactly 1", () => {

@@ -43,6 +43,22 @@ export function devEnv(overrides: Environment = {}): Record<string, string> {
   return env;
 }
 
+/**
+ * The runtime's two gRPC listeners: @grpc/grpc-js at MACP_BIND_ADDR (`url`)
+ * and Connect on node:http2 at MACP_HTTP_BIND_ADDR (`httpUrl`). The suites
+ * that check what a gRPC client observes run once on each.
+ */
+export const LISTENERS: readonly (readonly [string, (server: RunningRuntime) => string])[] = [
+  ["@grpc/grpc-js at MACP_BIND_ADDR", (server) => server.url],
+  [
+    "Connect at MACP_HTTP_BIND_ADDR",
+    (server) => {
+      if (server.httpUrl === undefined) throw new Error("MACP_HTTP_BIND_ADDR is off");
+      return server.httpUrl;
+    },
+  ],
+];
+
 /** Starts the runtime server in this process with `devEnv(overrides)`. */
 export async function startTestRuntime(overrides: Environment = {}): Promise<RunningRuntime> {
   const loaded = loadConfig(devEnv(overrides));

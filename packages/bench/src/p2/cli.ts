@@ -1,8 +1,10 @@
-// `node packages/bench/dist/p2/cli.js [--profile] [--duration <ms>] [--warmup <ms>]`
+// `node packages/bench/dist/p2/cli.js [--profile] [--duration <ms>] [--warmup <ms>]
+//   [--targets runtime-grpc-js,grpc-js-echo,...] [--profile-targets ...]`
+// (targets: runtime-grpc-js, runtime-connect, grpc-js-echo, connect-echo, macp-grpc-stub)
 // runs P2 alone and prints its summary (build first: `npm run build`).
 
 import { parseArgs } from "node:util";
-import { formatP2Summary, runP2 } from "./run-p2.js";
+import { formatP2Summary, P2_ALL_TARGETS, type P2Target, runP2 } from "./run-p2.js";
 
 const { values } = parseArgs({
   options: {
@@ -11,11 +13,26 @@ const { values } = parseArgs({
     warmup: { type: "string" },
     callers: { type: "string" },
     connections: { type: "string" },
+    targets: { type: "string" },
+    "profile-targets": { type: "string" },
   },
 });
 const number = (text: string | undefined) => (text === undefined ? undefined : Number(text));
 
+function targets(text: string | undefined): readonly P2Target[] | undefined {
+  if (text === undefined) return undefined;
+  const names = text.split(",");
+  const unknown = names.filter((name) => !(P2_ALL_TARGETS as readonly string[]).includes(name));
+  if (unknown.length > 0)
+    throw new Error(
+      `unknown P2 targets ${unknown.join(", ")}; known: ${P2_ALL_TARGETS.join(", ")}`,
+    );
+  return names as P2Target[];
+}
+
 const result = await runP2({
+  targets: targets(values.targets),
+  profileTargets: targets(values["profile-targets"]),
   profile: values.profile,
   durationMs: number(values.duration),
   warmupMs: number(values.warmup),

@@ -3,6 +3,7 @@
 export { type ProfileFrame, type ProfileSummary, summariseCpuProfile } from "./profile.js";
 export {
   formatP2Summary,
+  P2_ALL_TARGETS,
   P2_TARGETS,
   type P2Options,
   type P2Profile,

@@ -1,10 +1,14 @@
 // Benchmark P2: Send throughput over gRPC with 64 concurrent callers, the
-// load generator in its own process, against three servers in one run:
-//   runtime       the real macp-runtime executable (memory store, dev auth),
-//                 fed valid decision-mode traffic;
-//   connect-echo  Connect on Node's HTTP/2 (the runtime's own stack)
-//                 answering Send with a fixed Ack;
-//   grpc-js-echo  @grpc/grpc-js answering Send with a fixed Ack.
+// load generator in its own process, against four servers in one run:
+//   runtime-grpc-js  the real macp-runtime executable (memory store, dev
+//                    auth) on its gRPC listener (@grpc/grpc-js, MACP_BIND_ADDR),
+//                    fed valid decision-mode traffic;
+//   runtime-connect  the same on its Connect listener (node:http2,
+//                    MACP_HTTP_BIND_ADDR), which also serves gRPC;
+//   connect-echo     Connect on Node's HTTP/2 answering Send with a fixed Ack;
+//   grpc-js-echo     @grpc/grpc-js answering Send with a fixed Ack;
+//   macp-grpc-stub   (on request) @macp/grpc's Send path over a runtime that
+//                    accepts at once: the grpc-js transport's own cost.
 // Each server runs in its own process, so its CPU time (process.cpuUsage,
 // read inside the server) divided by the calls it answered is its cost per
 // call. The echo servers bound what the transport alone costs; the ratios say
@@ -25,9 +29,23 @@ import type {
   ToLoadGenerator,
 } from "./wire.js";
 
-export type P2Target = "runtime" | "connect-echo" | "grpc-js-echo";
+export type P2Target =
+  | "runtime-grpc-js"
+  | "runtime-connect"
+  | "connect-echo"
+  | "grpc-js-echo"
+  | "macp-grpc-stub";
 
-export const P2_TARGETS: readonly P2Target[] = ["runtime", "connect-echo", "grpc-js-echo"];
+/** The servers P2 measures by default. */
+export const P2_TARGETS: readonly P2Target[] = [
+  "runtime-grpc-js",
+  "grpc-js-echo",
+  "runtime-connect",
+  "connect-echo",
+];
+
+/** Every server P2 can measure (`targets`). */
+export const P2_ALL_TARGETS: readonly P2Target[] = [...P2_TARGETS, "macp-grpc-stub"];
 
 export interface P2Options {
   /** Concurrent callers, each with its own sender. Default 64. */
@@ -40,14 +58,14 @@ export interface P2Options {
   readonly warmupMs?: number;
   /** The measured window per server. Default 6000 ms. */
   readonly durationMs?: number;
-  /** Servers to measure, in order. Default all three. */
+  /** Servers to measure, in order. Default {@link P2_TARGETS}. */
   readonly targets?: readonly P2Target[];
   /**
    * After measuring, run the `profileTargets` again under `node --cpu-prof`
    * and summarise where their CPU goes. Default false.
    */
   readonly profile?: boolean;
-  /** Servers to profile when `profile` is on. Default runtime and connect-echo. */
+  /** Servers to profile when `profile` is on. Default runtime-grpc-js and grpc-js-echo. */
   readonly profileTargets?: readonly P2Target[];
   /** Measured window of each profiling run. Default 4000 ms. */
   readonly profileDurationMs?: number;
@@ -72,7 +90,7 @@ export interface P2TargetResult extends LoadResult {
 }
 
 export interface P2Ratio {
-  /** runtime requests/s ÷ echo requests/s. */
+  /** runtime requests/s ÷ echo requests/s (same transport). */
   readonly throughput: number;
   /** runtime CPU per call ÷ echo CPU per call. */
   readonly cpuPerCall: number;
@@ -90,7 +108,9 @@ export interface P2Result {
     readonly targets: readonly P2Target[];
   };
   readonly results: readonly P2TargetResult[];
+  /** runtime-connect against connect-echo. */
   readonly runtimeVsConnectEcho: P2Ratio | undefined;
+  /** runtime-grpc-js against grpc-js-echo. */
   readonly runtimeVsGrpcJsEcho: P2Ratio | undefined;
   readonly profiles: readonly P2Profile[];
   readonly totalMs: number;
@@ -140,7 +160,7 @@ function nextMessage<M, T>(child: ChildProcess, accept: (message: M) => T | unde
 }
 
 async function startEchoServer(
-  kind: "connect" | "grpc-js",
+  kind: "connect" | "grpc-js" | "macp-grpc",
   execArgv: string[],
 ): Promise<ServerHandle> {
   const child = fork(ECHO_SERVER, [kind], {
@@ -166,13 +186,17 @@ async function startEchoServer(
   };
 }
 
-async function startRuntimeServer(execArgv: string[]): Promise<ServerHandle> {
+async function startRuntimeServer(
+  execArgv: string[],
+  listener: "grpc-js" | "connect",
+): Promise<ServerHandle> {
   const child = spawn(process.execPath, [...execArgv, RUNTIME_MAIN], {
     env: {
       PATH: process.env.PATH,
       MACP_ALLOW_INSECURE: "1",
       MACP_MEMORY_ONLY: "1",
       MACP_BIND_ADDR: "127.0.0.1:0",
+      MACP_HTTP_BIND_ADDR: "127.0.0.1:0",
       MACP_METRICS_ADDR: "127.0.0.1:0",
       // The defaults (60 starts, 600 messages per sender per minute) would
       // refuse almost all of the load; the bench measures the accept path.
@@ -189,9 +213,10 @@ async function startRuntimeServer(execArgv: string[]): Promise<ServerHandle> {
       output += chunk;
       for (const line of output.split("\n")) {
         if (!line.includes("listening")) continue;
-        const parsed = JSON.parse(line) as { url?: string; metrics?: string };
-        if (parsed.url !== undefined && parsed.metrics !== undefined) {
-          resolve({ url: parsed.url, metrics: parsed.metrics });
+        const parsed = JSON.parse(line) as { url?: string; httpUrl?: string; metrics?: string };
+        const url = listener === "grpc-js" ? parsed.url : parsed.httpUrl;
+        if (url !== undefined && parsed.metrics !== undefined) {
+          resolve({ url, metrics: parsed.metrics });
         }
       }
     });
@@ -223,12 +248,16 @@ async function startRuntimeServer(execArgv: string[]): Promise<ServerHandle> {
 
 function startServer(target: P2Target, execArgv: string[]): Promise<ServerHandle> {
   switch (target) {
-    case "runtime":
-      return startRuntimeServer(execArgv);
+    case "runtime-grpc-js":
+      return startRuntimeServer(execArgv, "grpc-js");
+    case "runtime-connect":
+      return startRuntimeServer(execArgv, "connect");
     case "connect-echo":
       return startEchoServer("connect", execArgv);
     case "grpc-js-echo":
       return startEchoServer("grpc-js", execArgv);
+    case "macp-grpc-stub":
+      return startEchoServer("macp-grpc", execArgv);
   }
 }
 
@@ -312,7 +341,7 @@ export async function runP2(options: P2Options = {}): Promise<P2Result> {
     durationMs: options.durationMs ?? 6000,
     targets: options.targets ?? P2_TARGETS,
     profile: options.profile ?? false,
-    profileTargets: options.profileTargets ?? (["runtime", "connect-echo"] as const),
+    profileTargets: options.profileTargets ?? (["runtime-grpc-js", "grpc-js-echo"] as const),
     profileDurationMs: options.profileDurationMs ?? 4000,
     profileTop: options.profileTop ?? 15,
   };
@@ -381,8 +410,8 @@ export async function runP2(options: P2Options = {}): Promise<P2Result> {
   return {
     settings,
     results,
-    runtimeVsConnectEcho: ratio(find("runtime"), find("connect-echo")),
-    runtimeVsGrpcJsEcho: ratio(find("runtime"), find("grpc-js-echo")),
+    runtimeVsConnectEcho: ratio(find("runtime-connect"), find("connect-echo")),
+    runtimeVsGrpcJsEcho: ratio(find("runtime-grpc-js"), find("grpc-js-echo")),
     profiles,
     totalMs: Date.now() - began,
   };
@@ -396,12 +425,12 @@ export function formatP2Summary(result: P2Result): string {
   const lines = [
     `P2: Send throughput, ${settings.callers} concurrent callers over ${settings.connections} HTTP/2 connections (gRPC, @grpc/grpc-js client in its own process), ${settings.durationMs} ms per server after ${settings.warmupMs} ms warm-up`,
     "",
-    "server         requests/s  server CPU/call  server busy  p50 ms  p99 ms  calls     accepted  refused  failed",
+    "server           requests/s  server CPU/call  server busy  p50 ms  p99 ms  calls     accepted  refused  failed",
   ];
   for (const r of result.results) {
     lines.push(
       [
-        r.target.padEnd(14),
+        r.target.padEnd(16),
         r.requestsPerSecond.toFixed(0).padStart(10),
         `${r.cpuMicrosPerCall.toFixed(1)} µs`.padStart(15),
         percent(r.serverBusy).padStart(12),
@@ -423,11 +452,11 @@ export function formatP2Summary(result: P2Result): string {
   const describe = (name: string, value: P2Ratio | undefined) => {
     if (value === undefined) return;
     lines.push(
-      `runtime / ${name}: throughput ${value.throughput.toFixed(2)}×, CPU per call ${value.cpuPerCall.toFixed(2)}×`,
+      `${name}: throughput ${value.throughput.toFixed(2)}×, CPU per call ${value.cpuPerCall.toFixed(2)}×`,
     );
   };
-  describe("connect-echo", result.runtimeVsConnectEcho);
-  describe("grpc-js-echo", result.runtimeVsGrpcJsEcho);
+  describe("runtime-grpc-js / grpc-js-echo", result.runtimeVsGrpcJsEcho);
+  describe("runtime-connect / connect-echo", result.runtimeVsConnectEcho);
   for (const profile of result.profiles) {
     const perCall = profile.cpuMicrosPerCall;
     lines.push(

@@ -3,9 +3,8 @@ import * as http2 from "node:http2";
 import type { AddressInfo, Server, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import type { ConnectRouter } from "@connectrpc/connect";
-import type { MacpRuntime, RuntimeLogger } from "@macp/core";
+import { createHealthState, type MacpRuntime, type RuntimeLogger } from "@macp/core";
 import { createMacpRoutes, type MacpRoutesOptions } from "../create-macp-routes.js";
-import { createHealthState } from "../health-state.js";
 import { connectionOf, createConnectionTracker } from "./connection-tracker.js";
 import { createCorsHandler, type MacpCorsOptions } from "./cors-handler.js";
 import { createGuardedNodeHandler } from "./create-guarded-node-handler.js";
@@ -82,6 +81,12 @@ export interface MacpServerOptions extends Omit<MacpRoutesOptions, "health" | "s
    * false to let the server answer 404. Default: none.
    */
   readonly fallback?: (...call: NodeRequestCall) => boolean;
+  /**
+   * Whether `close()` ends with `runtime.close()`. `false` when another
+   * transport serves the same runtime and the host closes it after both.
+   * Default true.
+   */
+  readonly closeRuntime?: boolean;
 }
 
 /** The request and response of a Node HTTP/1.1 or HTTP/2 call, as Connect's adapter passes them. */
@@ -314,7 +319,7 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
     for (const session of sessions) session.destroy();
     for (const socket of sockets) socket.destroy();
     await timers?.stop();
-    await runtime.close();
+    if (options.closeRuntime !== false) await runtime.close();
   };
 
   return {

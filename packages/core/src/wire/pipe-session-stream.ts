@@ -1,10 +1,10 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ConnectError } from "@connectrpc/connect";
-import { MacpStreamError, type SessionStream, type SessionStreamOutput } from "@macp/core";
 import type { StreamSessionRequest, StreamSessionResponseSchema } from "@macp/proto";
-import { toStreamTerminationError, toWireError } from "./wire-errors.js";
+import type { SessionStream, SessionStreamOutput } from "../runtime-api.js";
+import { toWireError } from "./wire-rules.js";
 
-type StreamSessionResponseInit = MessageInitShape<typeof StreamSessionResponseSchema>;
+/** One StreamSession response, as protobuf-es init data. */
+export type StreamSessionResponseInit = MessageInitShape<typeof StreamSessionResponseSchema>;
 
 function toResponse(output: SessionStreamOutput): StreamSessionResponseInit {
   if (output.kind === "envelope") {
@@ -18,18 +18,15 @@ function toResponse(output: SessionStreamOutput): StreamSessionResponseInit {
   };
 }
 
-function wireFailure(error: unknown): ConnectError {
-  if (error instanceof MacpStreamError) return toStreamTerminationError(error.error);
-  return ConnectError.from(error);
-}
-
 /**
  * Runs one StreamSession call: feeds client frames to the runtime's stream in
  * order while yielding its outputs. The two halves run concurrently because a
  * client may send many frames before reading, or read for hours without
  * sending. Whichever half fails ends both: a reader error aborts `abort` (the
  * signal the runtime stream was opened with) and fails the writer; the writer
- * ending for any reason aborts `abort`, which stops the reader.
+ * ending for any reason aborts `abort`, which stops the reader. A terminating
+ * runtime error is thrown as the MacpStreamError it is (the transport maps it
+ * with `streamTerminationOf`); a failure of `requests` is thrown unchanged.
  */
 export async function* pipeSessionStream(
   stream: SessionStream,
@@ -68,8 +65,6 @@ export async function* pipeSessionStream(
       if (result.done === true) return;
       yield toResponse(result.value);
     }
-  } catch (error) {
-    throw wireFailure(error);
   } finally {
     abort.abort();
     // Not awaited: an iterator with a pending next() queues return() behind it,

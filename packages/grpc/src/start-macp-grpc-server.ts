@@ -1,0 +1,189 @@
+import { Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
+import {
+  createHealthState,
+  type HealthState,
+  type MacpRuntime,
+  type RuntimeLogger,
+} from "@macp/core";
+import { addMacpGrpcServices, type MacpGrpcServicesOptions } from "./add-macp-grpc-services.js";
+
+/** The default request-size limit: the 1 MiB payload limit plus 64 KiB for the rest of the envelope (core.md §20). */
+export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 1_048_576 + 65_536;
+
+/** PEM-encoded server certificate (chain) and private key. */
+export interface MacpGrpcTlsOptions {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+}
+
+export interface MacpGrpcServerOptions
+  extends Omit<MacpGrpcServicesOptions, "health" | "shutdownSignal"> {
+  /**
+   * The runtime to serve. The server owns it unless `closeRuntime` is false.
+   * It does not drive the runtime's timers: run `startTimerDriver` from
+   * `@macp/connect/node` (or call `runtime.processDueWork()` yourself).
+   */
+  readonly runtime: MacpRuntime;
+  /**
+   * Whether `close()` ends with `runtime.close()` (flushing the store).
+   * `false` when other transports serve the same runtime and the host closes
+   * it after all of them. Default true.
+   */
+  readonly closeRuntime?: boolean;
+  /** Interface to bind. Default "127.0.0.1" (loopback only; use "0.0.0.0" in a container). */
+  readonly host?: string;
+  /** Port to bind; 0 picks a free one (see `MacpGrpcServer.address`). Default 50051. */
+  readonly port?: number;
+  /**
+   * Serve TLS. Default: none, i.e. plaintext HTTP/2 (h2c), which gRPC clients
+   * accept only when told to connect insecurely. Plaintext is for development
+   * (core.md AUTH-10).
+   */
+  readonly tls?: MacpGrpcTlsOptions;
+  /**
+   * Largest request message accepted, in bytes; a larger one is refused with
+   * RESOURCE_EXHAUSTED before any handler runs. Default
+   * {@link DEFAULT_MAX_RECEIVE_MESSAGE_BYTES}; keep it at the runtime's
+   * `maxPayloadBytes` + 64 KiB, or oversized payloads never reach the
+   * PAYLOAD_TOO_LARGE check.
+   */
+  readonly maxReceiveMessageBytes?: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (MACP_MAX_CONCURRENT_STREAMS). Default 128. */
+  readonly maxConcurrentStreams?: number;
+  /**
+   * The health state to report. Default: the server's own. Pass one state to
+   * several transports so they turn NOT_SERVING together.
+   */
+  readonly health?: HealthState;
+  /** Where server errors are reported. Default: console. */
+  readonly logger?: Pick<RuntimeLogger, "error">;
+}
+
+export interface MacpGrpcServerCloseOptions {
+  /** How long calls in flight may take to finish before connections are cut. Default 10 000 ms. */
+  readonly drainMs?: number;
+}
+
+export interface MacpGrpcServer {
+  /** The bound address; `port` is the real one when 0 was asked for. */
+  readonly address: { readonly host: string; readonly port: number };
+  /** Base URL, e.g. `http://127.0.0.1:50051` (grpc-js clients take `127.0.0.1:50051`). */
+  readonly url: string;
+  /**
+   * Graceful shutdown: health turns NOT_SERVING, open streams end with
+   * UNAVAILABLE, connections get GOAWAY, calls in flight get up to `drainMs`
+   * to finish, then remaining connections are cut, and the runtime is closed
+   * (unless `closeRuntime` is false). Calling it again returns the same promise.
+   */
+  close(options?: MacpGrpcServerCloseOptions): Promise<void>;
+}
+
+const DEFAULT_DRAIN_MS = 10_000;
+// After the last call ends, how long trailers and GOAWAY get before connections are cut.
+const TRAILER_FLUSH_MS = 250;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function bindAddress(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * Starts an @grpc/grpc-js server with the MACPRuntimeService and
+ * grpc.health.v1 over `runtime`. gRPC only (what the SDKs speak): gRPC-Web and
+ * the Connect protocol are @macp/connect's. Resolves once listening.
+ */
+export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promise<MacpGrpcServer> {
+  const { runtime, tls } = options;
+  const host = options.host ?? "127.0.0.1";
+  const health = options.health ?? createHealthState();
+  const shutdown = new AbortController();
+
+  const serverOptions: ServerOptions = {
+    "grpc.max_receive_message_length":
+      options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
+    "grpc.max_send_message_length": -1,
+    "grpc.max_concurrent_streams": options.maxConcurrentStreams ?? 128,
+    // Channelz stays on although it is not served: grpc-js 1.14's
+    // forceShutdown() only cuts the connections its channelz bookkeeping
+    // tracks, so with it off, close() could not cut calls that outlast drainMs.
+  };
+  const server = new Server(serverOptions);
+  let inFlight = 0;
+  let onIdle: (() => void) | undefined;
+  const calls = {
+    started() {
+      inFlight++;
+    },
+    ended() {
+      inFlight--;
+      if (inFlight === 0) onIdle?.();
+    },
+  };
+  addMacpGrpcServices(server, runtime, {
+    calls,
+    authenticate: (headers) => options.authenticate(headers),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    health,
+    shutdownSignal: shutdown.signal,
+  });
+
+  const credentials =
+    tls === undefined
+      ? ServerCredentials.createInsecure()
+      : ServerCredentials.createSsl(
+          null,
+          [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }],
+          false,
+        );
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(bindAddress(host, options.port ?? 50051), credentials, (error, bound) =>
+      error === null ? resolve(bound) : reject(error),
+    );
+  });
+
+  const address = { host, port };
+  const url = `${tls === undefined ? "http" : "https"}://${bindAddress(host, port)}`;
+
+  /** Resolves when no call is in flight, or after `ms`. */
+  const idle = (ms: number): Promise<void> =>
+    inFlight === 0
+      ? Promise.resolve()
+      : new Promise((resolve) => {
+          const timeout = setTimeout(resolve, ms);
+          onIdle = () => {
+            clearTimeout(timeout);
+            resolve();
+          };
+        });
+
+  let closed: Promise<void> | undefined;
+  const close = async (drainMs: number): Promise<void> => {
+    health.setServing(false);
+    // Stops accepting calls and sends GOAWAY; resolves once every connection has closed.
+    const shutDown = new Promise<void>((resolve) => {
+      server.tryShutdown((error) => {
+        if (error !== undefined) {
+          (options.logger ?? console).error("MACP gRPC server shutdown failed", { error });
+        }
+        resolve();
+      });
+    });
+    shutdown.abort();
+    await Promise.race([shutDown, idle(drainMs)]);
+    // A client may hold its half of a finished bidi stream open, which keeps
+    // its connection from closing after GOAWAY: give trailers a moment, then cut.
+    await Promise.race([shutDown, sleep(TRAILER_FLUSH_MS)]);
+    server.forceShutdown();
+    if (options.closeRuntime !== false) await runtime.close();
+  };
+
+  return {
+    address,
+    url,
+    close(closeOptions = {}) {
+      closed ??= close(closeOptions.drainMs ?? DEFAULT_DRAIN_MS);
+      return closed;
+    },
+  };
+}
