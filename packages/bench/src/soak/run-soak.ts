@@ -153,7 +153,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
     PATH: process.env.PATH ?? "",
     MACP_ALLOW_INSECURE: "1",
     MACP_BIND_ADDR: "127.0.0.1:0",
-    MACP_LOG_LEVEL: "warn",
+    MACP_LOG_LEVEL: "error",
     MACP_SESSION_RETENTION_SECS: String(settings.retentionSecs),
     MACP_CLEANUP_INTERVAL_SECS: String(settings.cleanupSecs),
     MACP_SHUTDOWN_DRAIN_SECS: "1",
@@ -171,6 +171,8 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
   });
   const send = (message: ToSoakServer) => server.send(message);
   let sessionManager: Http2SessionManager | undefined;
+  // Set when the run ends early (the server died): the workers stop sending.
+  let stopped = false;
   try {
     const url = await nextMessage(server, (m) => (m.type === "listening" ? m.url : undefined));
     log(`server ${url}: ${settings.store} store, retention ${describeRetention(settings)}`);
@@ -207,7 +209,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
     // agents of its own, so per-sender state turns over as it would with a
     // changing population of agents.
     const worker = async (): Promise<void> => {
-      while (performance.now() < endAt) {
+      while (!stopped && performance.now() < endAt) {
         const n = nextSession++;
         const agent = (role: string) => `agent://soak-${n}-${role}`;
         const traffic = decisionLifecycle(sessionIdFor(n), {
@@ -216,6 +218,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
         });
         for (const { envelope } of traffic) {
           await slot();
+          if (stopped) return;
           try {
             const response = await client.send(
               { envelope },
@@ -275,6 +278,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
       snapshots,
     };
   } finally {
+    stopped = true;
     sessionManager?.abort();
     if (server.exitCode === null && server.signalCode === null) {
       const exited = new Promise<void>((resolve) => server.once("exit", () => resolve()));
