@@ -56,8 +56,9 @@ export interface MacpGrpcServicesOptions {
    * same hook as @macp/connect's routes take. Return `{ unauthenticated: reason }`
    * for missing or bad credentials rather than throwing: the runtime answers
    * UNAUTHENTICATED itself, where the protocol prescribes. A thrown
-   * {@link GrpcStatusError} ends the call with its status; any other exception
-   * with INTERNAL. Not called for Initialize, ListModes, ListExtModes,
+   * {@link GrpcStatusError}, or any error with a numeric gRPC `code` (a
+   * ConnectError), ends the call with its status; any other exception with
+   * INTERNAL. Not called for Initialize, ListModes, ListExtModes,
    * ListRoots, GetManifest, WatchModeRegistry, WatchRoots and WatchPolicies.
    */
   authenticate(headers: Headers): Caller | Promise<Caller>;

@@ -2,7 +2,11 @@
 // for the gRPC SDKs. Same runtime, authentication hook and wire table as
 // @macp/connect; gRPC only (gRPC-Web and Connect stay with @macp/connect).
 
-export { addMacpGrpcServices, type MacpGrpcServicesOptions } from "./add-macp-grpc-services.js";
+export {
+  addMacpGrpcServices,
+  type CallTracker,
+  type MacpGrpcServicesOptions,
+} from "./add-macp-grpc-services.js";
 export { grpcServiceDefinition } from "./grpc-service-definition.js";
 export { GrpcStatusError, toServiceError } from "./grpc-status-error.js";
 export { headersOf } from "./metadata-headers.js";

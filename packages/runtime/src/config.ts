@@ -45,7 +45,7 @@ export interface RuntimeConfig {
   readonly bind: SocketAddress;
   /**
    * MACP_HTTP_BIND_ADDR: gRPC-Web, the Connect protocol and gRPC over Connect
-   * on node:http2 (HTTP/1.1 and HTTP/2), for browsers and curl. Default: the
+   * on node:http2 (HTTP/2; HTTP/1.1 too over TLS), for browsers and curl. Default: the
    * host of MACP_BIND_ADDR, port + 1 (port 0 stays 0); `off` serves none.
    */
   readonly httpBind: SocketAddress | undefined;

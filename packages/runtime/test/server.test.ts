@@ -5,7 +5,12 @@ import { connect as connectTcp } from "node:net";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+  Http2SessionManager,
+} from "@connectrpc/connect-node";
 import { MACPRuntimeService, PolicyDescriptorSchema } from "@macp/proto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -347,6 +352,23 @@ describe.each(LISTENERS)("over %s", (_listener, urlOf) => {
 });
 
 describe("MACP_HTTP_BIND_ADDR", () => {
+  it("serves gRPC-Web and the Connect protocol by default", async () => {
+    const server = await startTestRuntime();
+    try {
+      const baseUrl = server.httpUrl ?? "";
+      for (const transport of [
+        createGrpcWebTransport({ baseUrl, httpVersion: "2" }),
+        createConnectTransport({ baseUrl, httpVersion: "2" }),
+      ]) {
+        const client = createClient(MACPRuntimeService, transport);
+        const init = await client.initialize({ supportedProtocolVersions: ["1.0"] });
+        expect(init.selectedProtocolVersion).toBe("1.0");
+      }
+    } finally {
+      await server.close({ drainMs: 0 });
+    }
+  });
+
   it("serves gRPC only when off", async () => {
     const server = await startTestRuntime({ MACP_HTTP_BIND_ADDR: "off" });
     try {
