@@ -14,6 +14,7 @@ import {
   newSessionId,
   proposal,
   sessionStart,
+  sleep,
   vote,
   withTimeout,
 } from "./support.js";
@@ -82,6 +83,7 @@ interface HealthClient extends grpc.Client {
 let server: MacpServer;
 let client: MacpClient;
 let healthClient: HealthClient;
+let connectMacpClient: (target: string) => MacpClient;
 
 function call<Req, Res>(
   target: grpc.Client,
@@ -139,7 +141,8 @@ beforeAll(async () => {
   };
   const target = `127.0.0.1:${server.address.port}`;
   const credentials = grpc.credentials.createInsecure();
-  client = new loaded.macp.v1.MACPRuntimeService(target, credentials);
+  connectMacpClient = (address) => new loaded.macp.v1.MACPRuntimeService(address, credentials);
+  client = connectMacpClient(target);
   healthClient = new loaded.grpc.health.v1.Health(target, credentials);
 });
 
@@ -293,5 +296,28 @@ describe("@grpc/grpc-js client", () => {
     expect(macp.status).toBe("SERVING");
     const unknown = await statusOf(call(healthClient, healthClient.Check, { service: "x.Y" }));
     expect(unknown.code).toBe(grpc.status.NOT_FOUND);
+  });
+});
+
+describe("@grpc/grpc-js and idle connections", () => {
+  it("reconnects transparently after the server closed its idle connection", async () => {
+    const idleServer = await startMacpServer({
+      runtime: newRuntime(),
+      authenticate: devAuthenticate,
+      port: 0,
+      idleTimeoutMs: 100,
+    });
+    const idleClient = connectMacpClient(`127.0.0.1:${idleServer.address.port}`);
+    try {
+      const initialize = () =>
+        call(idleClient, idleClient.Initialize, { supported_protocol_versions: ["1.0"] });
+      expect((await initialize()).selected_protocol_version).toBe("1.0");
+      // Long enough for the server to send GOAWAY and close the connection.
+      await sleep(500);
+      expect((await initialize()).selected_protocol_version).toBe("1.0");
+    } finally {
+      idleClient.close();
+      await idleServer.close({ drainMs: 0 });
+    }
   });
 });
