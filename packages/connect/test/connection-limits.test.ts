@@ -19,6 +19,7 @@ import {
   StreamSessionRequestSchema,
 } from "@macp/proto";
 import { afterEach, describe, expect, it } from "vitest";
+import { hasOpenssl, selfSignedCertificate } from "./self-signed-certificate.js";
 import {
   bearer,
   devAuthenticate,
@@ -141,6 +142,32 @@ describe("idle connections", () => {
     call.finish();
     expect((await call.answer).grpcStatus).toBe(0);
     await withTimeout(closed, GENEROUS_MS, "the server to close the idle session");
+  });
+});
+
+describe.skipIf(!hasOpenssl())("idle connections on the TLS port", () => {
+  it("closes a TCP connection that never starts the TLS handshake", async () => {
+    const target = await start({ idleTimeoutMs: 100, tls: selfSignedCertificate() });
+    await closedByServer(target, Buffer.alloc(0));
+  });
+
+  it("closes an HTTP/1.1 connection over TLS that never sends a request", async () => {
+    const tls = selfSignedCertificate();
+    const target = await start({ idleTimeoutMs: 100, tls });
+    const { connect } = await import("node:tls");
+    const socket = connect({
+      host: target.address.host,
+      port: target.address.port,
+      ca: tls.cert,
+      ALPNProtocols: ["http/1.1"],
+    });
+    socket.on("error", () => {});
+    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    try {
+      await withTimeout(closed, GENEROUS_MS, "the server to close the TLS connection");
+    } finally {
+      socket.destroy();
+    }
   });
 });
 

@@ -4,6 +4,7 @@
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { startMacpServer } from "@macp/connect/node";
 import type { Envelope } from "@macp/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -15,6 +16,7 @@ import {
   newSessionId,
   proposal,
   sessionStart,
+  sleep,
   vote,
   withTimeout,
 } from "./support.js";
@@ -84,6 +86,7 @@ describe.each(GRPC_SERVERS)("served by %s", (_name, startServer) => {
   let server: GrpcServer;
   let client: MacpClient;
   let healthClient: HealthClient;
+  let connectMacpClient: (target: string) => MacpClient;
 
   function call<Req, Res>(
     target: grpc.Client,
@@ -141,7 +144,8 @@ describe.each(GRPC_SERVERS)("served by %s", (_name, startServer) => {
     };
     const target = `127.0.0.1:${server.address.port}`;
     const credentials = grpc.credentials.createInsecure();
-    client = new loaded.macp.v1.MACPRuntimeService(target, credentials);
+    connectMacpClient = (address) => new loaded.macp.v1.MACPRuntimeService(address, credentials);
+    client = connectMacpClient(target);
     healthClient = new loaded.grpc.health.v1.Health(target, credentials);
   });
 
@@ -302,6 +306,29 @@ describe.each(GRPC_SERVERS)("served by %s", (_name, startServer) => {
       expect(macp.status).toBe("SERVING");
       const unknown = await statusOf(call(healthClient, healthClient.Check, { service: "x.Y" }));
       expect(unknown.code).toBe(grpc.status.NOT_FOUND);
+    });
+  });
+
+  describe("@grpc/grpc-js and idle connections", () => {
+    it("reconnects transparently after the Connect server closed its idle connection", async () => {
+      const idleServer = await startMacpServer({
+        runtime: newRuntime(),
+        authenticate: devAuthenticate,
+        port: 0,
+        idleTimeoutMs: 100,
+      });
+      const idleClient = connectMacpClient(`127.0.0.1:${idleServer.address.port}`);
+      try {
+        const initialize = () =>
+          call(idleClient, idleClient.Initialize, { supported_protocol_versions: ["1.0"] });
+        expect((await initialize()).selected_protocol_version).toBe("1.0");
+        // Long enough for the server to send GOAWAY and close the connection.
+        await sleep(500);
+        expect((await initialize()).selected_protocol_version).toBe("1.0");
+      } finally {
+        idleClient.close();
+        await idleServer.close({ drainMs: 0 });
+      }
     });
   });
 });
