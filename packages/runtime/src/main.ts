@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // macp-runtime: the MACP server, configured entirely from MACP_* environment
-// variables (see docs/reference/env-vars.md). A refused start prints one line
-// per problem on stderr, each naming the variable, and exits 1.
+// variables (see docs/reference/env-vars.md; `--help` lists them). A refused
+// start prints one line per problem on stderr, each naming the variable, and
+// exits 1.
 
 import { parseArgs } from "node:util";
 import { installShutdownHandlers } from "@macp/connect/node";
