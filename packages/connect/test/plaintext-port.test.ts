@@ -2,52 +2,23 @@
 // browser send (raw requests through node:http, no Connect client), split
 // across packets too, while HTTP/2 clients keep working on the same port.
 
-import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type MacpServer, startMacpServer } from "@macp/connect/node";
 import { InitializeRequestSchema, InitializeResponseSchema } from "@macp/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { devAuthenticate, newRuntime } from "./support.js";
+import { devAuthenticate, http1Request, newRuntime } from "./support.js";
 
 const INITIALIZE = "/macp.v1.MACPRuntimeService/Initialize";
 
-interface RawResponse {
-  readonly status: number;
-  readonly headers: http.IncomingHttpHeaders;
-  readonly httpVersion: string;
-  readonly body: Buffer;
-}
-
-/** One HTTP/1.1 request on a connection of its own, as curl --http1.1 makes it. */
 function post(
   url: string,
   path: string,
   headers: Record<string, string>,
   body: Uint8Array | string,
-): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      `${url}${path}`,
-      { method: "POST", headers, agent: false },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on("data", (chunk: Buffer) => chunks.push(chunk));
-        response.on("end", () =>
-          resolve({
-            status: response.statusCode ?? 0,
-            headers: response.headers,
-            httpVersion: response.httpVersion,
-            body: Buffer.concat(chunks),
-          }),
-        );
-        response.on("error", reject);
-      },
-    );
-    request.on("error", reject);
-    request.end(body);
-  });
+) {
+  return http1Request(`${url}${path}`, { headers, body });
 }
 
 /** A gRPC-Web frame: flags byte, 32-bit big-endian length, payload. */

@@ -2,6 +2,7 @@
 // decision-mode envelopes, and small async helpers for driving streams.
 
 import { randomUUID } from "node:crypto";
+import type { IncomingHttpHeaders } from "node:http";
 import { create, toBinary } from "@bufbuild/protobuf";
 import {
   type Caller,
@@ -355,4 +356,60 @@ export async function rawGrpcCall(
       session.close();
     },
   };
+}
+
+export interface Http1Answer {
+  readonly status: number;
+  readonly httpVersion: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  /** Resolves when the server has closed the connection. */
+  readonly closed: Promise<void>;
+}
+
+/**
+ * One HTTP/1.1 request on a connection of its own, as `curl --http1.1` makes
+ * it. An `announcedLength` above the body's length leaves the request half-sent.
+ */
+export async function http1Request(
+  url: string,
+  init: {
+    readonly method?: string;
+    readonly headers?: Record<string, string>;
+    readonly body?: Uint8Array | string;
+    readonly announcedLength?: number;
+  },
+): Promise<Http1Answer> {
+  const http = await import("node:http");
+  const body = init.body ?? "";
+  const length = typeof body === "string" ? Buffer.byteLength(body) : body.length;
+  const announced = init.announcedLength ?? length;
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      url,
+      {
+        method: init.method ?? "POST",
+        agent: false,
+        headers: { ...init.headers, "content-length": announced },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        const closed = new Promise<void>((done) => response.socket.once("close", () => done()));
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            httpVersion: response.httpVersion,
+            headers: response.headers,
+            body: Buffer.concat(chunks),
+            closed,
+          }),
+        );
+        response.on("error", reject);
+      },
+    );
+    request.on("error", reject);
+    if (announced === length) request.end(body);
+    else request.write(body);
+  });
 }

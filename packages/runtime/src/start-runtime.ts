@@ -244,6 +244,8 @@ async function listen(
       ...(parts.tls === undefined ? {} : { tls: parts.tls }),
       maxReceiveMessageBytes: config.maxReceiveMessageBytes,
       maxConcurrentStreams: config.maxConcurrentStreams,
+      requestTimeoutMs: config.requestTimeoutMs,
+      concurrencyLimitPerConnection: config.concurrencyLimitPerConnection,
       ...(config.corsOrigins.length === 0 ? {} : { cors: { allowedOrigins: config.corsOrigins } }),
       timerDriver: { cleanupIntervalMs: config.cleanupIntervalMs },
       logger: parts.logger,

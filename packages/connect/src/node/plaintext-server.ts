@@ -29,7 +29,11 @@ export interface PlaintextServer {
  * answers instead of an HTTP/2 SETTINGS frame.
  */
 export function createPlaintextServer(
-  options: { readonly settings: http2.Settings },
+  options: {
+    readonly settings: http2.Settings;
+    /** Called as a connection is handed to the HTTP/2 server. */
+    readonly onHttp2?: (socket: net.Socket) => void;
+  },
   listener: NodeRequestListener,
 ): PlaintextServer {
   const h2 = http2.createServer({ settings: options.settings }, listener);
@@ -51,6 +55,7 @@ export function createPlaintextServer(
       if (prefaceSoFar) {
         // The HTTP/2 session reads what is buffered on the socket itself; a
         // resumed socket would emit it as "data" events that nobody handles.
+        options.onHttp2?.(socket);
         h2.emit("connection", socket);
       } else {
         h1.emit("connection", socket);

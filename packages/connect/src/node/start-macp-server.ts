@@ -1,12 +1,14 @@
 import type * as http from "node:http";
 import * as http2 from "node:http2";
 import type { AddressInfo, Server, Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { ConnectRouter } from "@connectrpc/connect";
-import { type ConnectNodeAdapterOptions, connectNodeAdapter } from "@connectrpc/connect-node";
 import type { MacpRuntime, RuntimeLogger } from "@macp/core";
 import { createMacpRoutes, type MacpRoutesOptions } from "../create-macp-routes.js";
 import { createHealthState } from "../health-state.js";
+import { connectionOf, createConnectionTracker } from "./connection-tracker.js";
 import { createCorsHandler, type MacpCorsOptions } from "./cors-handler.js";
+import { createGuardedNodeHandler } from "./create-guarded-node-handler.js";
 import { useSpecGrpcMessageEncoding } from "./grpc-message-encoding.js";
 import { createPlaintextServer, type NodeRequestListener } from "./plaintext-server.js";
 import { startTimerDriver, type TimerDriver, type TimerDriverOptions } from "./timer-driver.js";
@@ -40,6 +42,28 @@ export interface MacpServerOptions extends Omit<MacpRoutesOptions, "health" | "s
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (MACP_MAX_CONCURRENT_STREAMS). Default 128. */
   readonly maxConcurrentStreams?: number;
   /**
+   * How long a request may take to arrive and be answered (MACP_REQUEST_TIMEOUT_SECS).
+   * When it expires before a unary call is answered or before a server
+   * stream's request is in, the handler's abort signal fires and a request
+   * body still arriving fails, so the call ends with CANCELLED. Bidi streams
+   * (StreamSession) are exempt, and no stream is cut once its request is in.
+   * Default 30 000 ms.
+   */
+  readonly requestTimeoutMs?: number;
+  /**
+   * Requests of one connection admitted at a time, over the same phase the
+   * request timeout covers (MACP_CONCURRENCY_LIMIT_PER_CONNECTION). Further
+   * requests wait for a slot; they are not refused. Default 64.
+   */
+  readonly concurrencyLimitPerConnection?: number;
+  /**
+   * How long a connection may carry no request before it is closed: a socket
+   * that never sends a request (nor completes the TLS handshake or the HTTP/2
+   * preface), or an idle keep-alive connection. HTTP/2 connections get GOAWAY,
+   * so gRPC clients reconnect for their next call. Default 30 000 ms.
+   */
+  readonly idleTimeoutMs?: number;
+  /**
    * Drive the runtime's timers (TTL expiry, eviction): see {@link startTimerDriver}.
    * `false` when something else calls `processDueWork()`. Default: on, with
    * the routes' `clock`.
@@ -61,7 +85,7 @@ export interface MacpServerOptions extends Omit<MacpRoutesOptions, "health" | "s
 }
 
 /** The request and response of a Node HTTP/1.1 or HTTP/2 call, as Connect's adapter passes them. */
-export type NodeRequestCall = Parameters<NonNullable<ConnectNodeAdapterOptions["fallback"]>>;
+export type NodeRequestCall = Parameters<NodeRequestListener>;
 
 export interface MacpServerCloseOptions {
   /** How long unary calls in flight may take to finish before connections are cut. Default 10 000 ms (MACP_SHUTDOWN_DRAIN_SECS). */
@@ -84,6 +108,9 @@ export interface MacpServer {
 }
 
 const DEFAULT_DRAIN_MS = 10_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+const DEFAULT_CONCURRENCY_LIMIT_PER_CONNECTION = 64;
+const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 const TRAILER_FLUSH_MS = 250;
 
 /** Resolves when every session has closed, or after `ms`. */
@@ -134,6 +161,12 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
   const health = createHealthState();
   const shutdown = new AbortController();
 
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const connections = createConnectionTracker({
+    idleTimeoutMs,
+    concurrencyLimit:
+      options.concurrencyLimitPerConnection ?? DEFAULT_CONCURRENCY_LIMIT_PER_CONNECTION,
+  });
   const macpRoutes = createMacpRoutes(runtime, {
     authenticate: (headers) => options.authenticate(headers),
     clock: options.clock,
@@ -142,20 +175,15 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
     shutdownSignal: shutdown.signal,
   });
   const { extraRoutes, fallback } = options;
-  const handler = connectNodeAdapter({
+  const handler = createGuardedNodeHandler({
     routes: (router) => {
       macpRoutes(router);
       extraRoutes?.(router, { shutdownSignal: shutdown.signal });
     },
-    ...(fallback === undefined
-      ? {}
-      : {
-          fallback: (request, response) => {
-            if (fallback(request, response)) return;
-            response.writeHead(404);
-            response.end();
-          },
-        }),
+    ...(fallback === undefined ? {} : { fallback }),
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    connections,
+    logger,
   });
 
   let closing = false;
@@ -171,6 +199,8 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
       return;
     }
     inFlight++;
+    const connection = connectionOf(request);
+    connections.started(connection);
     // A call is over once its response is written, even if the client has not
     // half-closed its side of a bidi stream: the HTTP/2 compat response only
     // emits "finish" when both sides are closed, so watch the stream itself.
@@ -180,6 +210,7 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
       if (done) return;
       done = true;
       inFlight--;
+      connections.ended(connection);
       if (inFlight === 0) onIdle?.();
     };
     if ("stream" in response) response.stream.once("finish", settle);
@@ -198,15 +229,24 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
   let server: Server;
   let http2Server: http2.Http2Server | http2.Http2SecureServer;
   if (tls === undefined) {
-    const plaintext = createPlaintextServer({ settings }, listener);
-    server = plaintext.server;
-    http2Server = plaintext.http2;
-  } else {
-    http2Server = http2.createSecureServer(
-      { cert: tls.cert, key: tls.key, allowHTTP1: true, settings },
+    const plaintext = createPlaintextServer(
+      // From the preface on, the HTTP/2 session is the connection to watch.
+      { settings, onHttp2: (socket) => connections.forget(socket) },
       listener,
     );
-    server = http2Server;
+    server = plaintext.server;
+    http2Server = plaintext.http2;
+    server.on("connection", (socket: Socket) => connections.track(socket));
+  } else {
+    const secure = http2.createSecureServer(
+      { cert: tls.cert, key: tls.key, allowHTTP1: true, settings, handshakeTimeout: idleTimeoutMs },
+      listener,
+    );
+    secure.on("secureConnection", (socket: TLSSocket) => {
+      if (socket.alpnProtocol !== "h2") connections.track(socket);
+    });
+    http2Server = secure;
+    server = secure;
   }
 
   const sockets = new Set<Socket>();
@@ -216,6 +256,7 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
     socket.once("close", () => sockets.delete(socket));
   });
   http2Server.on("session", (session: http2.ServerHttp2Session) => {
+    connections.track(session);
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
