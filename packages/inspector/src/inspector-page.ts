@@ -42,7 +42,7 @@ const EMPTY = new Uint8Array(0);
 // The page talks only to its own origin and loads nothing from elsewhere.
 const SECURITY_HEADERS = {
   "content-security-policy":
-    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+    "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
 };

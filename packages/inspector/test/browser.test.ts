@@ -203,6 +203,12 @@ describe.runIf(runnable)("in a real browser", () => {
       MACPRuntimeService,
       createGrpcTransport({ baseUrl: runtimeUrl, sessionManager }),
     );
+    // Script errors and content-security-policy violations show up as console errors.
+    const problems: string[] = [];
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(message.text());
+    });
+    page.on("pageerror", (error) => problems.push(error.message));
     try {
       await page.goto(`${runtimeUrl}/inspector`);
       await page.fill("input[name=bearer]", "lead");
@@ -291,6 +297,7 @@ describe.runIf(runnable)("in a real browser", () => {
         .toContain('"action": "decision.selected"');
       await expect.poll(() => page.textContent("[data-testid=verdict]")).toContain("allowed");
       await screenshot(page, "inspector-resolved.png");
+      expect(problems).toEqual([]);
     } finally {
       sessionManager.abort();
       await page.close();
