@@ -128,14 +128,10 @@ class Runtime implements MacpRuntime {
 
   send(envelope: Envelope | undefined, caller: Caller): Promise<Outcome<Ack>> {
     try {
-      const result = this.accept(envelope, caller);
+      // Promise.resolve passes a promise through as it is.
+      const result = Promise.resolve(this.accept(envelope, caller));
       const settled = this.observer?.sendSettled;
-      if (settled === undefined)
-        return result instanceof Promise ? result : Promise.resolve(result);
-      if (!(result instanceof Promise)) {
-        settled.call(this.observer, envelope, result);
-        return Promise.resolve(result);
-      }
+      if (settled === undefined) return result;
       return result.then((outcome) => {
         settled.call(this.observer, envelope, outcome);
         return outcome;

@@ -1,4 +1,4 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import {
   type Ack,
   SessionLifecycleEvent_EventType as EventType,
@@ -9,12 +9,13 @@ import {
 } from "@macp/proto";
 import { err, ok } from "neverthrow";
 import { ErrorCode, macpError } from "../errors.js";
-import { type Caller, type Identity, isAuthenticated } from "../identity.js";
+import type { Caller, Identity } from "../identity.js";
 import { isCommitmentAuthority } from "../modes/commitment.js";
 import type { InternalRecordType } from "../store/log-record.js";
 import type { Kernel } from "./kernel.js";
 import type { Outcome } from "./outcome.js";
 import { type Session, withLock } from "./session.js";
+import { lookupForCaller } from "./session-queries.js";
 
 /** CancelSession. Cancelling a finished session succeeds with its state (LC-17): SDKs cancel in `finally`. */
 export function cancelSession(
@@ -25,10 +26,7 @@ export function cancelSession(
 ): Promise<Outcome<Ack>> {
   return control(kernel, sessionId, caller, async (session, identity) => {
     if (session.isTerminal) return ok(controlAck(sessionId, session.state, kernel.clock.now()));
-    const payload = toBinary(
-      SessionCancelPayloadSchema,
-      create(SessionCancelPayloadSchema, { reason, cancelledBy: identity.sender }),
-    );
+    const payload = encode(SessionCancelPayloadSchema, { reason, cancelledBy: identity.sender });
     return recordControl(kernel, session, "SessionCancel", payload);
   });
 }
@@ -41,10 +39,7 @@ export function suspendSession(
 ): Promise<Outcome<Ack>> {
   return control(kernel, sessionId, caller, async (session, identity) => {
     if (session.state !== SessionState.OPEN) return err(kernel.notOpen(session));
-    const payload = toBinary(
-      SessionSuspendPayloadSchema,
-      create(SessionSuspendPayloadSchema, { reason, suspendedBy: identity.sender }),
-    );
+    const payload = encode(SessionSuspendPayloadSchema, { reason, suspendedBy: identity.sender });
     return recordControl(kernel, session, "SessionSuspend", payload);
   });
 }
@@ -61,14 +56,11 @@ export function resumeSession(
     // either way (core.md LC-15).
     const now = kernel.clock.now();
     const bankedMs = Math.max(0, session.expiresAtMs - (session.suspendedAtMs ?? now));
-    const payload = toBinary(
-      SessionResumePayloadSchema,
-      create(SessionResumePayloadSchema, {
-        reason,
-        resumedBy: identity.sender,
-        bankedMs: BigInt(bankedMs),
-      }),
-    );
+    const payload = encode(SessionResumePayloadSchema, {
+      reason,
+      resumedBy: identity.sender,
+      bankedMs: BigInt(bankedMs),
+    });
     return recordControl(kernel, session, "SessionResume", payload);
   });
 }
@@ -104,18 +96,17 @@ async function control(
   caller: Caller,
   act: (session: Session, identity: Identity) => Promise<Outcome<Ack>>,
 ): Promise<Outcome<Ack>> {
-  if (!isAuthenticated(caller)) {
-    return err(macpError(ErrorCode.UNAUTHENTICATED, caller.unauthenticated));
-  }
-  const found = await kernel.lookupSession(sessionId);
+  const found = await lookupForCaller(
+    kernel,
+    sessionId,
+    caller,
+    `Session '${sessionId}' not found`,
+  );
   if (found.isErr()) return err(found.error);
-  const session = found.value;
-  if (session === undefined) {
-    return err(macpError(ErrorCode.SESSION_NOT_FOUND, `Session '${sessionId}' not found`));
-  }
+  const { session, identity } = found.value;
   if (
-    caller.sender !== session.view.initiator &&
-    !isCommitmentAuthority(session.view, caller.sender)
+    identity.sender !== session.view.initiator &&
+    !isCommitmentAuthority(session.view, identity.sender)
   ) {
     return err(
       macpError(
@@ -127,7 +118,7 @@ async function control(
   return withLock(session, async () => {
     const expired = await kernel.expireIfDue(session);
     if (expired.isErr()) return err(expired.error);
-    return act(session, caller);
+    return act(session, identity);
   });
 }
 
@@ -141,4 +132,8 @@ function controlAck(sessionId: string, state: SessionState, now: number): Ack {
     acceptedAtUnixMs: BigInt(now),
     sessionState: state,
   };
+}
+
+function encode<Desc extends DescMessage>(schema: Desc, init: MessageInitShape<Desc>): Uint8Array {
+  return toBinary(schema, create(schema, init));
 }

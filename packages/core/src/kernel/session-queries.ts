@@ -6,11 +6,11 @@ import {
 } from "@macp/proto";
 import { err, ok } from "neverthrow";
 import { ErrorCode, macpError } from "../errors.js";
-import { type Caller, isAuthenticated } from "../identity.js";
+import { type Caller, type Identity, isAuthenticated } from "../identity.js";
 import type { ListSessionsOptions, SessionSnapshot } from "../runtime-api.js";
 import type { Kernel } from "./kernel.js";
 import type { Outcome } from "./outcome.js";
-import { compareStrings } from "./session.js";
+import { compareStrings, type Session } from "./session.js";
 
 /** GetSession: lazy expiry applies; only the initiator, participants and observers may read. */
 export async function getSession(
@@ -18,19 +18,37 @@ export async function getSession(
   sessionId: string,
   caller: Caller,
 ): Promise<Outcome<SessionMetadata>> {
+  const found = await lookupForCaller(
+    kernel,
+    sessionId,
+    caller,
+    `session "${sessionId}" not found`,
+  );
+  if (found.isErr()) return err(found.error);
+  const { session, identity } = found.value;
+  if (!session.isVisibleTo(identity)) {
+    return err(macpError(ErrorCode.FORBIDDEN, "session access denied"));
+  }
+  return ok(session.toMetadata());
+}
+
+/**
+ * An authenticated caller's lookup (lazy expiry applied): UNAUTHENTICATED, or
+ * SESSION_NOT_FOUND with `notFound`.
+ */
+export async function lookupForCaller(
+  kernel: Kernel,
+  sessionId: string,
+  caller: Caller,
+  notFound: string,
+): Promise<Outcome<{ readonly session: Session; readonly identity: Identity }>> {
   if (!isAuthenticated(caller)) {
     return err(macpError(ErrorCode.UNAUTHENTICATED, caller.unauthenticated));
   }
   const found = await kernel.lookupSession(sessionId);
   if (found.isErr()) return err(found.error);
-  const session = found.value;
-  if (session === undefined) {
-    return err(macpError(ErrorCode.SESSION_NOT_FOUND, `session "${sessionId}" not found`));
-  }
-  if (!session.isVisibleTo(caller)) {
-    return err(macpError(ErrorCode.FORBIDDEN, "session access denied"));
-  }
-  return ok(session.toMetadata());
+  if (found.value === undefined) return err(macpError(ErrorCode.SESSION_NOT_FOUND, notFound));
+  return ok({ session: found.value, identity: caller });
 }
 
 /** ListSessions in creation order, paged with opaque tokens (D-23). */

@@ -35,6 +35,18 @@ export function session(overrides: Partial<SessionView> = {}): SessionView {
   };
 }
 
+/** A policy definition with these rules, as an evaluator receives it. */
+export function testPolicy(rules: JsonObject, schemaVersion = 1, mode = "*"): PolicyDefinition {
+  return {
+    policyId: "policy.test",
+    mode,
+    description: "",
+    rules,
+    schemaVersion,
+    registeredAtUnixMs: 0,
+  };
+}
+
 /** A session bound to an inline policy with these rules. */
 export function withPolicy(
   base: SessionView,

@@ -1,20 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { JsonObject } from "../../json.js";
-import type { PolicyDefinition } from "../../policy/policy-definition.js";
 import { DEFAULT_POLICY } from "../../policy/policy-registry.js";
+import { testPolicy } from "../mode-test-support.js";
 import { type DecisionPolicyInput, evaluateDecisionPolicy } from "./decision-evaluator.js";
 
 const PARTICIPANTS = ["a", "b", "c"];
 
-function policy(rules: JsonObject, schemaVersion = 2): PolicyDefinition {
-  return {
-    policyId: "policy.test",
-    mode: "macp.mode.decision.v1",
-    description: "",
-    rules,
-    schemaVersion,
-    registeredAtUnixMs: 0,
-  };
+function policy(rules: JsonObject, schemaVersion = 2) {
+  return testPolicy(rules, schemaVersion, "macp.mode.decision.v1");
 }
 
 function input(overrides: Partial<DecisionPolicyInput> = {}): DecisionPolicyInput {

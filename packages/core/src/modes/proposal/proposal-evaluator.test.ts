@@ -1,18 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { JsonObject } from "../../json.js";
-import type { PolicyDefinition } from "../../policy/policy-definition.js";
+import { testPolicy as policy } from "../mode-test-support.js";
 import { evaluateProposalPolicy } from "./proposal-evaluator.js";
-
-function policy(rules: JsonObject, schemaVersion = 1): PolicyDefinition {
-  return {
-    policyId: "policy.test",
-    mode: "*",
-    description: "",
-    rules,
-    schemaVersion,
-    registeredAtUnixMs: 0,
-  };
-}
 
 describe("proposal evaluator", () => {
   const capped = policy({ counter_proposal: { max_rounds: 2 } });
