@@ -38,9 +38,23 @@ const SECTIONS: readonly { readonly title: string; readonly settings: readonly S
       {
         name: "MACP_CONCURRENCY_LIMIT_PER_CONNECTION",
         default: "64",
-        meaning: "validated, not applied",
+        meaning: "requests of one connection admitted at a time",
       },
-      { name: "MACP_REQUEST_TIMEOUT_SECS", default: "30", meaning: "validated, not applied" },
+      {
+        name: "MACP_REQUEST_TIMEOUT_SECS",
+        default: "30",
+        meaning: "time a request may take to arrive and be answered",
+      },
+      {
+        name: "MACP_HTTP_BIND_ADDR",
+        default: "the host of MACP_BIND_ADDR, port + 1",
+        meaning: "gRPC-Web, Connect and gRPC for browsers and curl, or off",
+      },
+      {
+        name: "MACP_CORS_ORIGINS",
+        default: "unset (off)",
+        meaning: "origins whose pages may call the runtime, or *",
+      },
       {
         name: "MACP_SHUTDOWN_DRAIN_SECS",
         default: "10",

@@ -50,14 +50,14 @@ export function devEnv(overrides: Environment = {}): Record<string, string> {
  */
 export const LISTENERS: readonly (readonly [string, (server: RunningRuntime) => string])[] = [
   ["@grpc/grpc-js at MACP_BIND_ADDR", (server) => server.url],
-  [
-    "Connect at MACP_HTTP_BIND_ADDR",
-    (server) => {
-      if (server.httpUrl === undefined) throw new Error("MACP_HTTP_BIND_ADDR is off");
-      return server.httpUrl;
-    },
-  ],
+  ["Connect at MACP_HTTP_BIND_ADDR", (server) => httpUrlOf(server)],
 ];
+
+/** The Connect listener's URL (MACP_HTTP_BIND_ADDR): browsers, curl, the inspector. */
+export function httpUrlOf(server: RunningRuntime): string {
+  if (server.httpUrl === undefined) throw new Error("MACP_HTTP_BIND_ADDR is off");
+  return server.httpUrl;
+}
 
 /** Starts the runtime server in this process with `devEnv(overrides)`. */
 export async function startTestRuntime(overrides: Environment = {}): Promise<RunningRuntime> {

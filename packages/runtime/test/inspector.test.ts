@@ -8,7 +8,7 @@ import { inspector, MACPRuntimeService } from "@macp/proto";
 import { afterEach, describe, expect, it } from "vitest";
 import { envelope, newSessionId, sessionStartPayload } from "../src/examples/support.js";
 import type { RunningRuntime } from "../src/start-runtime.js";
-import { startTestRuntime } from "./helpers.js";
+import { httpUrlOf, startTestRuntime } from "./helpers.js";
 
 const DECISION = "macp.mode.decision.v1";
 let running: RunningRuntime | undefined;
@@ -43,19 +43,19 @@ function get(url: string, path: string): Promise<{ status: number; body: string 
 describe("MACP_INSPECTOR", () => {
   it("serves nothing extra by default", async () => {
     running = await startTestRuntime();
-    expect((await get(running.url, "/inspector/")).status).toBe(404);
+    expect((await get(httpUrlOf(running), "/inspector/")).status).toBe(404);
   });
 
   it("serves the page and follows a session through the InspectorService", async () => {
     running = await startTestRuntime({ MACP_INSPECTOR: "1" });
-    const page = await get(running.url, "/inspector/");
+    const page = await get(httpUrlOf(running), "/inspector/");
     expect(page.status).toBe(200);
     expect(page.body).toContain("<title>MACP inspector</title>");
     const script = /src="\.\/(assets\/[^"]+\.js)"/.exec(page.body)?.[1];
-    expect((await get(running.url, `/inspector/${script}`)).status).toBe(200);
+    expect((await get(httpUrlOf(running), `/inspector/${script}`)).status).toBe(200);
 
-    const sessionManager = new Http2SessionManager(running.url);
-    const transport = createGrpcTransport({ baseUrl: running.url, sessionManager });
+    const sessionManager = new Http2SessionManager(httpUrlOf(running));
+    const transport = createGrpcTransport({ baseUrl: httpUrlOf(running), sessionManager });
     const macp = createClient(MACPRuntimeService, transport);
     const watcher = createClient(inspector.InspectorService, transport);
     const as = (agent: string, signal?: AbortSignal) => ({

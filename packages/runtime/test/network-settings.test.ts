@@ -5,7 +5,7 @@
 import * as http from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RunningRuntime } from "../src/start-runtime.js";
-import { startTestRuntime } from "./helpers.js";
+import { httpUrlOf, startTestRuntime } from "./helpers.js";
 
 const INITIALIZE = "/macp.v1.MACPRuntimeService/Initialize";
 const INITIALIZE_BODY = JSON.stringify({ supportedProtocolVersions: ["1.0"] });
@@ -59,7 +59,7 @@ describe("network settings", () => {
   it("answers Connect over HTTP/1.1 on the plaintext port", async () => {
     const server = await serve({});
     const answer = await request(
-      server.url,
+      httpUrlOf(server),
       "POST",
       { "content-type": "application/json" },
       INITIALIZE_BODY,
@@ -71,7 +71,7 @@ describe("network settings", () => {
   it("ends a half-sent request after MACP_REQUEST_TIMEOUT_SECS with canceled", async () => {
     const server = await serve({ MACP_REQUEST_TIMEOUT_SECS: "1" });
     const answer = await request(
-      server.url,
+      httpUrlOf(server),
       "POST",
       { "content-type": "application/json" },
       INITIALIZE_BODY,
@@ -84,7 +84,7 @@ describe("network settings", () => {
   it("answers preflights from the origins in MACP_CORS_ORIGINS", async () => {
     const server = await serve({ MACP_CORS_ORIGINS: "http://localhost:5173" });
     const preflight = (origin: string) =>
-      request(server.url, "OPTIONS", {
+      request(httpUrlOf(server), "OPTIONS", {
         origin,
         "access-control-request-method": "POST",
         "access-control-request-headers": "content-type,authorization",
