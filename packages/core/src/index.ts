@@ -79,22 +79,3 @@ export type {
   SessionBinding,
 } from "./store/log-record.js";
 export type { SessionStore, StoredSession } from "./store/session-store.js";
-export { createHealthState, type HealthState, watchHealth } from "./wire/health-state.js";
-export { type LinkedSignal, linkSignals } from "./wire/linked-signal.js";
-export { pipeSessionStream, type StreamSessionResponseInit } from "./wire/pipe-session-stream.js";
-export {
-  type AckOrStatus,
-  controlRefusal,
-  ERROR_DETAILS_TRAILER,
-  GrpcStatus,
-  type NackContext,
-  nackAck,
-  type Refusal,
-  sendRefusal,
-  statusOf,
-  streamTerminationOf,
-  toWireError,
-  type WireRule,
-  type WireStatus,
-  wireRuleOf,
-} from "./wire/wire-rules.js";

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import * as core from "../src/index.js";
 import * as testing from "../src/testing/index.js";
+import * as wire from "../src/wire/index.js";
 
 describe("@macp/core exports", () => {
   it("are the runtime, its options and ports, and nothing internal", () => {
@@ -53,6 +54,24 @@ describe("@macp/core exports", () => {
       "startPayload",
       "take",
       "voteEnvelope",
+    ]);
+  });
+
+  it("keep what transports share on @macp/core/wire", () => {
+    expect(Object.keys(wire).sort()).toEqual([
+      "ERROR_DETAILS_TRAILER",
+      "GrpcStatus",
+      "controlRefusal",
+      "createHealthState",
+      "linkSignals",
+      "nackAck",
+      "pipeSessionStream",
+      "sendRefusal",
+      "statusOf",
+      "streamTerminationOf",
+      "toWireError",
+      "watchHealth",
+      "wireRuleOf",
     ]);
   });
 

@@ -8,11 +8,11 @@ import {
   ErrorCode,
   type Identity,
   isAuthenticated,
-  linkSignals,
   type MacpRuntime,
   MacpStreamError,
   macpError,
 } from "@macp/core";
+import { linkSignals } from "@macp/core/wire";
 import { type Envelope, inspector, StreamSessionRequestSchema } from "@macp/proto";
 import { type BoundedFeed, createBoundedFeed } from "./bounded-feed.js";
 import { decodePayload } from "./payload-schemas.js";
