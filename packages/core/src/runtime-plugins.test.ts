@@ -251,6 +251,39 @@ describe("createRuntime({ observer })", () => {
     ]);
   });
 
+  it("reports who was refused: the Send caller and a stream envelope's inline error", async () => {
+    const seen: string[] = [];
+    const { runtime, as } = harness({
+      observer: {
+        sendSettled: (env, outcome, caller) =>
+          seen.push(
+            `send ${env?.messageType} ${"sender" in caller ? caller.sender : "?"} ${outcome.isOk() ? "ok" : outcome.error.code}`,
+          ),
+        streamRefused: (env, error, caller) =>
+          seen.push(`stream ${env.messageType} ${caller.sender} ${error.code}`),
+      },
+    });
+    const id = sessionId();
+    await accepted(runtime, startEnvelope(id, "agent://a"));
+    await runtime.send(proposalEnvelope(id, "agent://z"), as("agent://z"));
+    const stream = runtime.openSessionStream(as("agent://z"));
+    if (stream.isErr()) throw new Error(stream.error.message);
+    await stream.value.push({
+      $typeName: "macp.v1.StreamSessionRequest",
+      subscribeSessionId: "",
+      afterSequence: 0n,
+      envelope: proposalEnvelope(id, "agent://z"),
+    });
+    const [inline] = await take(stream.value.outputs, 1);
+    expect(inline?.kind).toBe("error");
+    stream.value.end();
+    expect(seen).toEqual([
+      "send SessionStart agent://a ok",
+      `send Proposal agent://z ${ErrorCode.FORBIDDEN}`,
+      `stream Proposal agent://z ${ErrorCode.FORBIDDEN}`,
+    ]);
+  });
+
   it("composes several observers, each hook in order", () => {
     const calls: string[] = [];
     const combined = composeObservers(

@@ -134,7 +134,7 @@ class Runtime implements MacpRuntime {
       const settled = this.observer?.sendSettled;
       if (settled === undefined) return result;
       return result.then((outcome) => {
-        settled.call(this.observer, envelope, outcome);
+        settled.call(this.observer, envelope, outcome, caller);
         return outcome;
       });
     } catch (cause) {
