@@ -26,9 +26,9 @@ export {
   STANDARD_MODE_ORDER,
   TASK_MODE,
 } from "./modes/built-in-modes.js";
+export { builtInPolicyRules } from "./modes/mode-registry.js";
 export { DEFAULT_POLICY_ID, type PolicyDefinition } from "./policy/policy-definition.js";
 export { loadPolicyFile } from "./policy/policy-file.js";
-export { validatePolicyRules } from "./policy/rules-validation.js";
 export { createRuntime } from "./runtime.js";
 export {
   type ListSessionsOptions,
@@ -64,6 +64,7 @@ export type {
 } from "./mode-handler.js";
 export { COMMITMENT, validateCommitmentPayload } from "./modes/commitment.js";
 export { serializeModeState } from "./modes/state-json.js";
+export type { PolicyRulesCheck } from "./policy/rules-validation.js";
 export {
   type ControlOperation,
   composeObservers,

@@ -84,7 +84,8 @@ class Runtime implements MacpRuntime {
     const clock = options.clock;
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     const logger = options.logger ?? SILENT_LOGGER;
-    const policies = new PolicyRegistry();
+    const modes = new ModeRegistry(modeEntries(options.modes ?? []));
+    const policies = new PolicyRegistry((mode) => modes.policyRulesFor(mode));
     for (const policy of options.policies ?? []) {
       const outcome = policies.registerDefinition(policy, policy.registeredAtUnixMs || clock.now());
       if (outcome.isErr()) throw new Error(`policy ${policy.policyId}: ${outcome.error}`);
@@ -95,7 +96,7 @@ class Runtime implements MacpRuntime {
       clock,
       limits,
       logger,
-      new ModeRegistry(modeEntries(options.modes ?? [])),
+      modes,
       policies,
       new SessionTable(),
       new SessionLog(options.store ?? createMemoryStore(), logger),
@@ -133,12 +134,12 @@ class Runtime implements MacpRuntime {
       if (!(answer instanceof Promise)) {
         // Answered at once (the usual case): tell the observer now rather than
         // after a promise hop, which costs a microtask per call.
-        settled?.call(this.observer, envelope, answer);
+        settled?.call(this.observer, envelope, answer, caller);
         return Promise.resolve(answer);
       }
       if (settled === undefined) return answer;
       return answer.then((outcome) => {
-        settled.call(this.observer, envelope, outcome);
+        settled.call(this.observer, envelope, outcome, caller);
         return outcome;
       });
     } catch (cause) {
