@@ -174,7 +174,7 @@ export function helpText(version: string): string {
   const nameWidth = Math.max(...[...HELP_DEFAULTS.keys()].map((name) => name.length)) + 2;
   const defaultWidth = Math.max(...[...HELP_DEFAULTS.values()].map((value) => value.length)) + 2;
   const lines = [
-    `macp-runtime ${version}: the MACP runtime server (gRPC, gRPC-Web and Connect on one port)`,
+    `macp-runtime ${version}: the MACP runtime server (gRPC at MACP_BIND_ADDR; gRPC-Web, Connect and gRPC at MACP_HTTP_BIND_ADDR)`,
     "",
     "Usage: macp-runtime [--help | --version]",
     "",

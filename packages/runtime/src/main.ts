@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { installShutdownHandlers } from "@macp/connect/node";
 import { loadConfig } from "./config.js";
 import { helpText } from "./help-text.js";
-import { runtimeLoggerFrom } from "./logger.js";
+import { createLogger, runtimeLoggerFrom } from "./logger.js";
 import { StartupError, startRuntime } from "./start-runtime.js";
 import { RUNTIME_VERSION } from "./version.js";
 
@@ -54,9 +54,17 @@ async function main(): Promise<number> {
     return 1;
   }
   const { config } = loaded;
-  let running: Awaited<ReturnType<typeof startRuntime>>;
+  // The signal handlers go in before start-up does anything, so a SIGTERM at
+  // any later point is a clean stop: one during start-up lets it finish and
+  // closes the runtime at once (exit 0), or exits 1 if start-up fails.
+  const logger = createLogger(config.logLevel);
+  const starting = startRuntime(config, { logger });
+  installShutdownHandlers(
+    { close: async ({ drainMs } = {}) => (await starting).close({ drainMs }) },
+    { drainMs: config.shutdownDrainMs + CLOSE_RESERVE_MS, logger: runtimeLoggerFrom(logger) },
+  );
   try {
-    running = await startRuntime(config);
+    await starting;
   } catch (error) {
     refuse(
       error instanceof StartupError
@@ -65,13 +73,6 @@ async function main(): Promise<number> {
     );
     return 1;
   }
-  installShutdownHandlers(
-    { close: ({ drainMs } = {}) => running.close({ drainMs }) },
-    {
-      drainMs: config.shutdownDrainMs + CLOSE_RESERVE_MS,
-      logger: runtimeLoggerFrom(running.logger),
-    },
-  );
   return 0;
 }
 

@@ -84,10 +84,10 @@ describe("npm start", () => {
     for (const pid of orphans) if (alive(pid)) process.kill(pid, "SIGKILL");
   });
 
-  it("stops the server and frees the port on a SIGTERM to the npm process only", async () => {
+  it("serves the inspector and curl on the HTTP listener, and stops on a SIGTERM to the npm process only", async () => {
     started = spawnCommand(npm, ["start"], {
       cwd: REPO_DIR,
-      env: devEnv({ MACP_LOG_LEVEL: "info" }),
+      env: devEnv({ MACP_LOG_LEVEL: "info", MACP_INSPECTOR: "1" }),
     });
     // The prestart build may have work to do when vitest runs without `npm test`.
     await started.waitForOutput("listening", 120_000);
@@ -95,6 +95,20 @@ describe("npm start", () => {
     const port = Number(String(listening.address).split(":").pop());
     orphans = descendants(started.child.pid ?? -1);
     expect(orphans).toContain(listening.pid);
+
+    // The README's browser claims: the inspector page and a curl-style HTTP/1.1
+    // Connect call, both on the HTTP listener the log line names.
+    const httpUrl = String(listening.httpUrl);
+    expect(listening.inspector).toBe(`${httpUrl}/inspector/`);
+    const page = await fetch(`${httpUrl}/inspector/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("<html");
+    const initialized = await fetch(`${httpUrl}/macp.v1.MACPRuntimeService/Initialize`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ supportedProtocolVersions: ["1.0"] }),
+    });
+    expect(await initialized.json()).toMatchObject({ selectedProtocolVersion: "1.0" });
 
     started.child.kill("SIGTERM");
     expect(await started.exited).toBe(0);
