@@ -1,3 +1,4 @@
+import { createServer, type Server as NetServer } from "node:net";
 import { Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
 import type { MacpRuntime, RuntimeLogger } from "@macp/core";
 import { createHealthState, type HealthState } from "@macp/core/wire";
@@ -47,6 +48,12 @@ export interface MacpGrpcServerOptions
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per connection (MACP_MAX_CONCURRENT_STREAMS). Default 128. */
   readonly maxConcurrentStreams?: number;
   /**
+   * How long a connection may stay without a call in flight before it is
+   * closed (GOAWAY), and how long a new connection gets to send its first
+   * bytes before it is cut, so silent sockets cannot pile up. Default 30 000 ms.
+   */
+  readonly idleTimeoutMs?: number;
+  /**
    * The health state to report. Default: the server's own. Pass one state to
    * several transports so they turn NOT_SERVING together.
    */
@@ -75,6 +82,9 @@ export interface MacpGrpcServer {
 }
 
 const DEFAULT_DRAIN_MS = 10_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+// Every HTTP/2 connection opens with this many bytes of client preface (RFC 9113 §3.4).
+const HTTP2_PREFACE_BYTES = 24;
 // After the last call ends, how long trailers and GOAWAY get before connections are cut.
 const TRAILER_FLUSH_MS = 250;
 
@@ -95,7 +105,9 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
   const health = options.health ?? createHealthState();
   const shutdown = new AbortController();
 
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const serverOptions: ServerOptions = {
+    "grpc.max_connection_idle_ms": idleTimeoutMs,
     "grpc.max_receive_message_length":
       options.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
     "grpc.max_send_message_length": -1,
@@ -132,10 +144,43 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
           [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }],
           false,
         );
+  // grpc-js's own listener never times out a socket that sends nothing (it
+  // sets no timeout on its http2 server), so the port is ours: a plaintext
+  // connection must deliver the HTTP/2 preface within the idle timeout before
+  // grpc-js gets it through its public connection injector (the bytes read so
+  // far are put back; node's http2 session consumes what the socket holds). A
+  // TLS connection is handed over at once: grpc-js's TLS server does its own
+  // handshake, and the idle timeout then applies to its HTTP/2 session.
+  const injector = server.createConnectionInjector(credentials);
+  const listener: NetServer = createServer((socket) => {
+    if (tls !== undefined) {
+      injector.injectConnection(socket);
+      return;
+    }
+    const deadline = setTimeout(() => socket.destroy(), idleTimeoutMs);
+    const received: Buffer[] = [];
+    let length = 0;
+    const onData = (chunk: Buffer): void => {
+      received.push(chunk);
+      length += chunk.length;
+      if (length < HTTP2_PREFACE_BYTES) return;
+      clearTimeout(deadline);
+      socket.off("data", onData);
+      socket.pause();
+      socket.unshift(Buffer.concat(received));
+      injector.injectConnection(socket);
+    };
+    socket.on("data", onData);
+    socket.once("close", () => clearTimeout(deadline));
+    socket.on("error", () => socket.destroy());
+  });
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(bindAddress(host, options.port ?? 50051), credentials, (error, bound) =>
-      error === null ? resolve(bound) : reject(error),
-    );
+    listener.once("error", reject);
+    listener.listen(options.port ?? 50051, host, () => {
+      listener.off("error", reject);
+      const bound = listener.address();
+      resolve(typeof bound === "object" && bound !== null ? bound.port : 0);
+    });
   });
 
   const address = { host, port };
@@ -156,6 +201,7 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
   let closed: Promise<void> | undefined;
   const close = async (drainMs: number): Promise<void> => {
     health.setServing(false);
+    listener.close();
     // Stops accepting calls and sends GOAWAY; resolves once every connection has closed.
     const shutDown = new Promise<void>((resolve) => {
       server.tryShutdown((error) => {
@@ -171,6 +217,7 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
     // its connection from closing after GOAWAY: give trailers a moment, then cut.
     await Promise.race([shutDown, sleep(TRAILER_FLUSH_MS)]);
     server.forceShutdown();
+    injector.destroy();
     if (options.closeRuntime !== false) await runtime.close();
   };
 

@@ -1,0 +1,56 @@
+// Regression: the grpc-js listener kept silent TCP sockets and stalled HTTP/2
+// prefaces open forever (grpc-js sets no timeout on its http2 server).
+
+import { connect, type Socket } from "node:net";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createRuntime } from "@macp/core";
+import { type MacpGrpcServer, startMacpGrpcServer } from "@macp/grpc";
+import { MACPRuntimeService } from "@macp/proto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+let server: MacpGrpcServer;
+
+beforeAll(async () => {
+  server = await startMacpGrpcServer({
+    runtime: createRuntime({ clock: { now: () => Date.now() } }),
+    authenticate: () => ({ authenticated: false, reason: "no credentials in this test" }) as const,
+    port: 0,
+    idleTimeoutMs: 200,
+  });
+});
+
+afterAll(async () => {
+  await server?.close({ drainMs: 0 });
+});
+
+/** Opens a raw TCP connection, writes `bytes`, and resolves when the server closes it. */
+function closedByServer(bytes: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(server.address.port, "127.0.0.1", () => {
+      if (bytes !== "") socket.write(bytes);
+    });
+    socket.on("error", () => {});
+    socket.once("close", () => resolve(socket));
+    // The test's own bound: far beyond the 200 ms the server is given.
+    setTimeout(() => reject(new Error("the server kept the connection open")), 10_000).unref();
+  });
+}
+
+describe("the grpc-js listener's idle timeout", () => {
+  it("closes a socket that never sends a byte", async () => {
+    await expect(closedByServer("")).resolves.toBeDefined();
+  });
+
+  it("closes a socket that stops half-way through the HTTP/2 preface", async () => {
+    await expect(closedByServer("PRI * HTTP/2.0\r\n")).resolves.toBeDefined();
+  });
+
+  it("keeps serving clients, which reconnect after an idle connection is closed", async () => {
+    const client = createClient(MACPRuntimeService, createGrpcTransport({ baseUrl: server.url }));
+    const initialize = () => client.initialize({ supportedProtocolVersions: ["1.0"] });
+    expect((await initialize()).selectedProtocolVersion).toBe("1.0");
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect((await initialize()).selectedProtocolVersion).toBe("1.0");
+  });
+});
