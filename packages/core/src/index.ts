@@ -98,3 +98,11 @@ export type {
 } from "./store/log-record.js";
 export { createMemoryStore, type MemoryStore } from "./store/memory-store.js";
 export type { SessionStore, StoredSession } from "./store/session-store.js";
+export {
+  type ClusterListener,
+  isSharedStore,
+  type OpenSessionLimit,
+  type SessionSummary,
+  type SharedAppendOutcome,
+  type SharedSessionStore,
+} from "./store/shared-session-store.js";

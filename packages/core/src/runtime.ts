@@ -76,6 +76,12 @@ import {
 import type { InternalRecordType, LogRecord, SessionBinding } from "./store/log-record.js";
 import { createMemoryStore } from "./store/memory-store.js";
 import type { SessionStore } from "./store/session-store.js";
+import {
+  isSharedStore,
+  type OpenSessionLimit,
+  type SessionSummary,
+  type SharedSessionStore,
+} from "./store/shared-session-store.js";
 import { Hub, type Subscription } from "./streams/hub.js";
 
 /** Semantics revision recorded on every SessionStart (handoff uses the acceptance clock). */
@@ -101,6 +107,24 @@ interface ReplayContext {
   synthetic: boolean;
 }
 const OK_VOID: Outcome<void> = ok(undefined);
+const APPLIED: Result<void, string> = ok(undefined);
+
+/** Where a shared-store append goes: the position it was decided on, and the session afterwards. */
+interface SharedTarget {
+  readonly position: number;
+  readonly summary: SessionSummary;
+  readonly limit?: OpenSessionLimit;
+}
+/**
+ * A shared-store append lost its position to another instance. Never leaves
+ * the runtime: the caller catches up from the log and decides again.
+ */
+const LOG_CONFLICT: MacpError = macpError(
+  ErrorCode.INTERNAL_ERROR,
+  "the session changed on another instance; catch up and retry",
+);
+/** Decisions retried after conflicts before the runtime gives up (heavy contention on one session). */
+const MAX_SHARED_ATTEMPTS = 64;
 
 // Acks carry int64 times as bigint; consecutive messages usually share a millisecond.
 let lastMs = Number.NaN;
@@ -142,6 +166,11 @@ class Runtime implements MacpRuntime, KernelForStreams {
   readonly clock: Clock;
   readonly limits: RuntimeLimits;
   private readonly store: SessionStore;
+  /** Set when instances share the store: sessions are replicas of the shared log. */
+  private readonly shared: SharedSessionStore | undefined;
+  private stopFollowing: (() => void) | undefined;
+  /** Sessions being loaded from the shared log, by id. */
+  private readonly loading = new Map<string, Promise<Outcome<Session | undefined>>>();
   private readonly logger: RuntimeLogger;
   private readonly info: RuntimeInfoOptions;
   private readonly modes: ModeRegistry;
@@ -173,6 +202,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
     this.clock = options.clock;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.store = options.store ?? createMemoryStore();
+    this.shared = isSharedStore(this.store) ? this.store : undefined;
     this.logger = options.logger ?? SILENT_LOGGER;
     this.info = { ...DEFAULT_RUNTIME_INFO, ...options.runtimeInfo };
     this.modes = new ModeRegistry(builtInModes());
@@ -371,7 +401,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
 
   // ---------------------------------------------------------------- Signals and Progress
 
-  private acceptAmbient(envelope: Envelope): Outcome<Ack> {
+  private acceptAmbient(envelope: Envelope): MaybeAsync<Outcome<Ack>> {
     if (envelope.payload.length > 0) {
       try {
         if (envelope.messageType === "Signal") {
@@ -390,6 +420,14 @@ class Runtime implements MacpRuntime, KernelForStreams {
           ),
         );
       }
+    }
+    if (this.shared !== undefined) {
+      // Every instance, this one included, publishes it when the shared feed delivers it,
+      // so all watchers see one order.
+      return this.shared.publishAmbient(envelope).then(
+        () => ok(this.ack(envelope, SessionState.OPEN, false)),
+        (cause: unknown) => this.appendFailed(envelope.sessionId, cause),
+      );
     }
     this.signalHub.publish(envelope);
     return ok(this.ack(envelope, SessionState.OPEN, false));
@@ -465,7 +503,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
     };
     const initial = entry.handler.onSessionStart(view, start);
     if (initial.isErr()) return err(initial.error);
-    if (identity.maxOpenSessions !== null) {
+    if (identity.maxOpenSessions !== null && this.shared === undefined) {
       const open = this.countOpenSessions(identity.sender);
       if (open >= identity.maxOpenSessions) {
         return err(
@@ -493,17 +531,40 @@ class Runtime implements MacpRuntime, KernelForStreams {
       const session = this.buildSession(view, entry, start, binding, now, initial.value);
       session.seen.add(envelope.messageId);
       session.incomingCount = 1;
+      session.logLength = 1;
       this.insertSession(session);
       this.publishEnvelope(session, envelope);
       this.emitLifecycle(EventType.CREATED, session, now);
       return ok(this.ack(envelope, SessionState.OPEN, false, now));
     };
-    const appended = this.append(envelope.sessionId, record);
+    const appended = this.append(envelope.sessionId, record, {
+      position: 0,
+      summary: { initiator: identity.sender, open: true, expiresAtMs: binding.expiresAtMs },
+      limit:
+        identity.maxOpenSessions === null
+          ? undefined
+          : { max: identity.maxOpenSessions, nowMs: now },
+    });
     if (!(appended instanceof Promise)) return appended.isErr() ? err(appended.error) : commit();
-    const settled = appended.then((result) => (result.isErr() ? err(result.error) : commit()));
+    const settled = appended.then((result) => {
+      if (result.isOk()) return commit();
+      // Another instance started this id first: judge this start against its session.
+      if (result.error === LOG_CONFLICT) return this.restartAfterConflict(envelope, identity);
+      return err(result.error);
+    });
     this.pendingStarts.set(envelope.sessionId, settled);
     void settled.finally(() => this.pendingStarts.delete(envelope.sessionId));
     return settled;
+  }
+
+  private async restartAfterConflict(
+    envelope: Envelope,
+    identity: Identity,
+  ): Promise<Outcome<Ack>> {
+    const loaded = await this.loadShared(envelope.sessionId, false);
+    if (loaded.isErr()) return err(loaded.error);
+    if (loaded.value === undefined) return err(this.alreadyExists(envelope.sessionId));
+    return this.startSession(envelope, identity);
   }
 
   /** core.md D-3: trust the client's timestamp only within the allowed skew. */
@@ -575,6 +636,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
 
   private sessionMessage(envelope: Envelope): MaybeAsync<Outcome<Ack>> {
     const session = this.sessions.get(envelope.sessionId);
+    if (this.shared !== undefined) return this.sharedSessionMessage(session, envelope);
     if (session === undefined) {
       const pending = this.pendingStarts.get(envelope.sessionId);
       if (pending !== undefined) return pending.then(() => this.sessionMessage(envelope));
@@ -625,11 +687,11 @@ class Runtime implements MacpRuntime, KernelForStreams {
     if (authorized.isErr()) return err(authorized.error);
     const step = session.handler.onMessage(ctx, session.modeState, envelope);
     if (step.isErr()) return err(step.error);
-    const appended = this.append(session.view.sessionId, {
-      kind: "incoming",
-      envelope,
-      receivedAtMs: now,
-    });
+    const appended = this.append(
+      session.view.sessionId,
+      { kind: "incoming", envelope, receivedAtMs: now },
+      targetFor(session, step.value.resolution === undefined, session.expiresAtMs),
+    );
     if (appended instanceof Promise) {
       return appended.then((result) => this.commitAccepted(session, envelope, step, now, result));
     }
@@ -645,6 +707,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
     appended: Outcome<void>,
   ): Outcome<Ack> {
     if (appended.isErr()) return err(appended.error);
+    session.logLength++;
     this.applyAccepted(session, envelope, step.value, now, true);
     return ok(this.ack(envelope, session.state, false, now));
   }
@@ -748,10 +811,28 @@ class Runtime implements MacpRuntime, KernelForStreams {
   async lookupSession(sessionId: string): Promise<Outcome<Session | undefined>> {
     const pending = this.pendingStarts.get(sessionId);
     if (pending !== undefined) await pending;
+    if (this.shared !== undefined) return this.lookupShared(sessionId);
     const session = this.sessions.get(sessionId);
     if (session === undefined) return ok(undefined);
     const expired = await withLock(session, () => this.expireIfDue(session));
     return expired.isErr() ? err(expired.error) : ok(session);
+  }
+
+  /** The replica brought up to the log's latest state, with lazy expiry applied. */
+  private async lookupShared(sessionId: string): Promise<Outcome<Session | undefined>> {
+    const loaded = await this.loadShared(sessionId, true);
+    if (loaded.isErr() || loaded.value === undefined) return loaded;
+    const session = loaded.value;
+    const fresh = await withLock(session, () =>
+      this.decideShared(session, () => this.refresh(session)),
+    );
+    return fresh.isErr() ? err(fresh.error) : ok(session);
+  }
+
+  /** Catches a replica up, then expires it if due. */
+  private async refresh(session: Session): Promise<Outcome<void>> {
+    const caughtUp = await this.catchUp(session);
+    return caughtUp.isErr() ? err(caughtUp.error) : this.expireIfDue(session);
   }
 
   // ---------------------------------------------------------------- GetSession, ListSessions
@@ -915,6 +996,14 @@ class Runtime implements MacpRuntime, KernelForStreams {
         ),
       );
     }
+    if (this.shared !== undefined) {
+      return withLock(session, () =>
+        this.decideShared(session, async () => {
+          const fresh = await this.refresh(session);
+          return fresh.isErr() ? err(fresh.error) : act(session, caller);
+        }),
+      );
+    }
     return withLock(session, async () => {
       const expired = await this.expireIfDue(session);
       if (expired.isErr()) return err(expired.error);
@@ -936,7 +1025,12 @@ class Runtime implements MacpRuntime, KernelForStreams {
 
   // ---------------------------------------------------------------- Persistence
 
-  private append(sessionId: string, record: LogRecord): MaybeAsync<Outcome<void>> {
+  private append(
+    sessionId: string,
+    record: LogRecord,
+    target: SharedTarget,
+  ): MaybeAsync<Outcome<void>> {
+    if (this.shared !== undefined) return this.appendShared(this.shared, sessionId, record, target);
     try {
       const appended = this.store.append(sessionId, record);
       if (appended instanceof Promise) {
@@ -951,7 +1045,39 @@ class Runtime implements MacpRuntime, KernelForStreams {
     }
   }
 
-  private appendFailed(sessionId: string, cause: unknown): Outcome<void> {
+  private async appendShared(
+    shared: SharedSessionStore,
+    sessionId: string,
+    record: LogRecord,
+    target: SharedTarget,
+  ): Promise<Outcome<void>> {
+    try {
+      const outcome = await shared.appendAt(
+        sessionId,
+        target.position,
+        record,
+        target.summary,
+        target.limit,
+      );
+      switch (outcome.kind) {
+        case "appended":
+          return OK_VOID;
+        case "conflict":
+          return err(LOG_CONFLICT);
+        case "limit":
+          return err(
+            macpError(
+              ErrorCode.RATE_LIMITED,
+              `this identity already has ${outcome.open} open sessions (limit ${target.limit?.max})`,
+            ),
+          );
+      }
+    } catch (cause) {
+      return this.appendFailed(sessionId, cause);
+    }
+  }
+
+  private appendFailed(sessionId: string, cause: unknown): Outcome<never> {
     this.logger.error("storage append failed", {
       sessionId,
       error: cause instanceof Error ? cause.message : String(cause),
@@ -965,12 +1091,14 @@ class Runtime implements MacpRuntime, KernelForStreams {
     payload: Uint8Array,
     now: number,
   ): MaybeAsync<Outcome<void>> {
-    return this.append(session.view.sessionId, {
-      kind: "internal",
-      type,
-      receivedAtMs: now,
-      payload,
-    });
+    const record: LogRecord = { kind: "internal", type, receivedAtMs: now, payload };
+    return chain(
+      this.append(session.view.sessionId, record, internalTarget(session, type, now)),
+      (appended) => {
+        if (appended.isOk()) session.logLength++;
+        return appended;
+      },
+    );
   }
 
   async readHistory(sessionId: string): Promise<Envelope[]> {
@@ -1260,7 +1388,9 @@ class Runtime implements MacpRuntime, KernelForStreams {
       if ((session.endedAtMs ?? 0) + this.limits.sessionRetentionMs <= now) this.evict(session);
       return;
     }
-    const expired = await this.expireIfDue(session);
+    const expired = await (this.shared !== undefined
+      ? this.decideShared(session, () => this.refresh(session))
+      : this.expireIfDue(session));
     if (expired.isErr() || session.state !== SessionState.OPEN) return;
     const messages = session.handler.dueMessages?.(session.view, session.modeState, now) ?? [];
     for (const message of messages) {
@@ -1275,7 +1405,9 @@ class Runtime implements MacpRuntime, KernelForStreams {
         timestampUnixMs: BigInt(now),
         payload: message.payload,
       };
-      const outcome = await this.processInSession(session, envelope, true);
+      const outcome = await (this.shared !== undefined
+        ? this.decideShared(session, () => this.processInSession(session, envelope, true))
+        : this.processInSession(session, envelope, true));
       if (outcome.isErr()) {
         this.logger.warn("a due mode message was refused", {
           sessionId: session.view.sessionId,
@@ -1295,6 +1427,180 @@ class Runtime implements MacpRuntime, KernelForStreams {
     this.releaseHub(sessionId);
   }
 
+  // ---------------------------------------------------------------- Shared store (several instances)
+
+  /** A session message when instances share the store. */
+  private async sharedSessionMessage(
+    known: Session | undefined,
+    envelope: Envelope,
+  ): Promise<Outcome<Ack>> {
+    let session = known;
+    if (session === undefined) {
+      const loaded = await this.loadShared(envelope.sessionId, true);
+      if (loaded.isErr()) return err(loaded.error);
+      session = loaded.value;
+      if (session === undefined) {
+        return err(
+          macpError(ErrorCode.SESSION_NOT_FOUND, `session "${envelope.sessionId}" not found`),
+        );
+      }
+    }
+    const target = session;
+    return withLock(target, () =>
+      this.decideShared(target, () => this.processInSession(target, envelope, false)),
+    );
+  }
+
+  /**
+   * Runs one decision on a replica, inside its lock. A conflict means another
+   * instance appended first, and a refusal may come from a stale replica: both
+   * catch up from the log and decide again, so what is answered always stands
+   * on the log's latest state. An acceptance needs no check: its append at the
+   * expected position proves the state was current.
+   */
+  private async decideShared<T>(
+    session: Session,
+    decide: () => MaybeAsync<Outcome<T>>,
+  ): Promise<Outcome<T>> {
+    for (let attempt = 1; ; attempt++) {
+      const decided = await decide();
+      if (decided.isOk()) return decided;
+      if (attempt >= MAX_SHARED_ATTEMPTS) {
+        return err(
+          macpError(ErrorCode.INTERNAL_ERROR, "the session is changing too fast to decide; retry"),
+        );
+      }
+      const caughtUp = await this.catchUp(session);
+      if (caughtUp.isErr()) return err(caughtUp.error);
+      if (decided.error !== LOG_CONFLICT && caughtUp.value === 0) return decided;
+    }
+  }
+
+  /** Applies the records other instances appended since this replica's position; call inside the lock. */
+  private async catchUp(session: Session): Promise<Outcome<number>> {
+    if (this.shared === undefined) return ok(0);
+    const sessionId = session.view.sessionId;
+    let records: readonly LogRecord[];
+    try {
+      records = await this.shared.readFrom(sessionId, session.logLength);
+    } catch (cause) {
+      return this.appendFailed(sessionId, cause);
+    }
+    const ctx: ReplayContext = { session: session.view, acceptedAtMs: 0, synthetic: false };
+    for (const record of records) {
+      const applied = this.applyRecord(session, record, ctx, true);
+      if (applied.isErr()) {
+        this.logger.error("a record from the shared log does not apply", {
+          sessionId,
+          reason: applied.error,
+        });
+        return err(macpError(ErrorCode.INTERNAL_ERROR, "the session's log cannot be applied"));
+      }
+    }
+    return ok(records.length);
+  }
+
+  /**
+   * The replica of a session, loaded from the shared log if this instance has
+   * none yet. Loading publishes what it applies (CREATED, envelopes, later
+   * transitions), so watchers here see sessions started elsewhere.
+   */
+  private async loadShared(
+    sessionId: string,
+    waitForStarts: boolean,
+  ): Promise<Outcome<Session | undefined>> {
+    const pending = waitForStarts ? this.pendingStarts.get(sessionId) : undefined;
+    if (pending !== undefined) await pending;
+    const existing = this.sessions.get(sessionId);
+    if (existing !== undefined) return ok(existing);
+    if (this.tombstones.has(sessionId)) return ok(undefined);
+    let loading = this.loading.get(sessionId);
+    if (loading === undefined) {
+      loading = this.readShared(sessionId).finally(() => this.loading.delete(sessionId));
+      this.loading.set(sessionId, loading);
+    }
+    return loading;
+  }
+
+  private async readShared(sessionId: string): Promise<Outcome<Session | undefined>> {
+    let records: readonly LogRecord[];
+    try {
+      records = (await this.store.read(sessionId)) ?? [];
+    } catch (cause) {
+      return this.appendFailed(sessionId, cause);
+    }
+    const existing = this.sessions.get(sessionId);
+    if (existing !== undefined) return ok(existing);
+    const replayed = this.replay(sessionId, records.slice(0, 1));
+    if (replayed.isErr()) {
+      this.tombstones.add(sessionId);
+      this.logger.error("session quarantined: its log could not be replayed", {
+        sessionId,
+        reason: replayed.error,
+      });
+      return ok(undefined);
+    }
+    const session = replayed.value;
+    const first = records[0];
+    if (session === undefined || first?.kind !== "incoming") return ok(undefined);
+    this.insertSession(session);
+    this.publishEnvelope(session, first.envelope);
+    this.emitLifecycle(EventType.CREATED, session, this.clock.now());
+    const ctx: ReplayContext = { session: session.view, acceptedAtMs: 0, synthetic: false };
+    for (const record of records.slice(1)) {
+      const applied = this.applyRecord(session, record, ctx, true);
+      if (applied.isErr()) {
+        this.logger.error("a record from the shared log does not apply", {
+          sessionId,
+          reason: applied.error,
+        });
+        break;
+      }
+    }
+    return ok(session);
+  }
+
+  private followCluster(shared: SharedSessionStore): void {
+    this.stopFollowing = shared.follow({
+      appended: (sessionId, position) => void this.followAppend(sessionId, position),
+      ambient: (envelope) => this.signalHub.publish(envelope),
+      resync: () => void this.resync(shared),
+    });
+  }
+
+  private async followAppend(sessionId: string, position: number): Promise<void> {
+    if (this.closed) return;
+    const pending = this.pendingStarts.get(sessionId);
+    if (pending !== undefined) await pending;
+    const session = this.sessions.get(sessionId);
+    if (session === undefined) {
+      await this.loadShared(sessionId, false);
+      return;
+    }
+    if (session.logLength > position) return;
+    await withLock(session, () => this.catchUp(session));
+  }
+
+  /** After notifications may have been lost: bring every replica up to its log. */
+  private async resync(shared: SharedSessionStore): Promise<void> {
+    let lengths: ReadonlyMap<string, number>;
+    try {
+      lengths = await shared.logLengths();
+    } catch (cause) {
+      this.logger.warn("resync with the shared store failed", {
+        error: cause instanceof Error ? cause.message : String(cause),
+      });
+      return;
+    }
+    for (const [sessionId, length] of lengths) {
+      if (this.closed) return;
+      const session = this.sessions.get(sessionId);
+      if (session === undefined || session.logLength < length) {
+        await this.followAppend(sessionId, length - 1);
+      }
+    }
+  }
+
   // ---------------------------------------------------------------- Recovery
 
   async recover(): Promise<RecoveryReport> {
@@ -1302,7 +1608,11 @@ class Runtime implements MacpRuntime, KernelForStreams {
     let records = 0;
     const quarantined: { sessionId: string; reason: string }[] = [];
     const now = this.clock.now();
+    // Follow first, so nothing appended during the load is missed; the resync below closes the seam.
+    if (this.shared !== undefined && this.stopFollowing === undefined)
+      this.followCluster(this.shared);
     for await (const stored of this.store.loadAll()) {
+      if (this.sessions.has(stored.sessionId)) continue;
       this.tombstones.add(stored.sessionId);
       const replayed =
         "error" in stored ? err(stored.error) : this.replay(stored.sessionId, stored.records);
@@ -1328,6 +1638,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
         this.insertSession(session);
       }
     }
+    if (this.shared !== undefined) await this.resync(this.shared);
     this.logger.info("recovery complete", { sessions, records, quarantined: quarantined.length });
     return { sessions, records, quarantined };
   }
@@ -1387,50 +1698,71 @@ class Runtime implements MacpRuntime, KernelForStreams {
     );
     session.seen.add(first.envelope.messageId);
     session.incomingCount = 1;
+    session.logLength = 1;
     // One context for the whole log: handlers read it during the call and never keep it.
     const ctx: ReplayContext = { session: view, acceptedAtMs: 0, synthetic: false };
-    const handler = entry.handler;
     for (let index = 1; index < records.length; index++) {
-      const record = records[index] as LogRecord;
-      if (record.kind === "internal") {
-        this.replayInternal(session, record.type, record.receivedAtMs);
-        continue;
-      }
-      const envelope = record.envelope;
-      if (session.state !== SessionState.OPEN) {
-        session.seen.add(envelope.messageId);
-        session.incomingCount++;
-        continue;
-      }
-      ctx.acceptedAtMs = record.receivedAtMs;
-      ctx.synthetic = envelope.messageId.startsWith(IMPLICIT_ACCEPT_PREFIX);
-      const authorized = handler.authorizeSender(ctx, session.modeState, envelope);
-      const step = authorized.isErr()
-        ? authorized
-        : handler.onMessage(ctx, session.modeState, envelope);
-      if (step.isErr()) {
-        return err(
-          `record ${index + 1} (${envelope.messageType} ${envelope.messageId}) no longer applies: ${step.error.code} ${step.error.message}`,
-        );
-      }
-      this.applyAccepted(session, envelope, step.value, record.receivedAtMs, false);
+      const applied = this.applyRecord(session, records[index] as LogRecord, ctx, false);
+      if (applied.isErr()) return err(`record ${index + 1} ${applied.error}`);
     }
     return ok(session);
   }
 
-  private replayInternal(session: Session, type: InternalRecordType, atMs: number): void {
+  /**
+   * Applies one logged record after the SessionStart: replay (`live` false)
+   * and catching up from a shared log (`live` true: streams and watchers see it).
+   */
+  private applyRecord(
+    session: Session,
+    record: LogRecord,
+    ctx: ReplayContext,
+    live: boolean,
+  ): Result<void, string> {
+    session.logLength++;
+    if (record.kind === "internal") {
+      this.replayInternal(session, record.type, record.receivedAtMs, live);
+      return APPLIED;
+    }
+    const envelope = record.envelope;
+    if (session.state !== SessionState.OPEN) {
+      session.seen.add(envelope.messageId);
+      session.incomingCount++;
+      return APPLIED;
+    }
+    ctx.acceptedAtMs = record.receivedAtMs;
+    ctx.synthetic = envelope.messageId.startsWith(IMPLICIT_ACCEPT_PREFIX);
+    const handler = session.handler;
+    const authorized = handler.authorizeSender(ctx, session.modeState, envelope);
+    const step = authorized.isErr()
+      ? authorized
+      : handler.onMessage(ctx, session.modeState, envelope);
+    if (step.isErr()) {
+      return err(
+        `(${envelope.messageType} ${envelope.messageId}) no longer applies: ${step.error.code} ${step.error.message}`,
+      );
+    }
+    this.applyAccepted(session, envelope, step.value, record.receivedAtMs, live);
+    return APPLIED;
+  }
+
+  private replayInternal(
+    session: Session,
+    type: InternalRecordType,
+    atMs: number,
+    live: boolean,
+  ): void {
     switch (type) {
       case "TtlExpired":
-        this.applyExpire(session, atMs, false);
+        this.applyExpire(session, atMs, live);
         return;
       case "SessionCancel":
-        this.applyCancel(session, atMs, false);
+        this.applyCancel(session, atMs, live);
         return;
       case "SessionSuspend":
-        this.applySuspend(session, atMs, false);
+        this.applySuspend(session, atMs, live);
         return;
       case "SessionResume":
-        this.applyResume(session, atMs, false);
+        this.applyResume(session, atMs, live);
         return;
     }
   }
@@ -1440,6 +1772,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopFollowing?.();
     for (const stream of [...this.openStreams]) stream.end();
     for (const hub of this.sessionHubs.values()) hub.endAll();
     this.lifecycleHub.endAll();
@@ -1470,6 +1803,21 @@ class Runtime implements MacpRuntime, KernelForStreams {
       sessionState: state,
     };
   }
+}
+
+function targetFor(session: Session, open: boolean, expiresAtMs: number): SharedTarget {
+  return {
+    position: session.logLength,
+    summary: { initiator: session.view.initiator, open, expiresAtMs },
+  };
+}
+
+/** The session's summary once a runtime record applies (mirrors applyResume for resumes). */
+function internalTarget(session: Session, type: InternalRecordType, now: number): SharedTarget {
+  if (type !== "SessionResume") return targetFor(session, false, session.expiresAtMs);
+  const duration = Math.max(0, now - (session.suspendedAtMs ?? now));
+  const open = session.suspendedTotalMs + duration <= session.maxSuspendMs;
+  return targetFor(session, open, open ? session.expiresAtMs + duration : session.expiresAtMs);
 }
 
 const NO_EXTENSIONS: readonly string[] = Object.freeze([]);
