@@ -102,6 +102,7 @@ export {
   type ClusterListener,
   isSharedStore,
   type OpenSessionLimit,
+  type RegistryChange,
   type SessionSummary,
   type SharedAppendOutcome,
   type SharedSessionStore,

@@ -79,6 +79,7 @@ import type { SessionStore } from "./store/session-store.js";
 import {
   isSharedStore,
   type OpenSessionLimit,
+  type RegistryChange,
   type SessionSummary,
   type SharedSessionStore,
 } from "./store/shared-session-store.js";
@@ -169,6 +170,8 @@ class Runtime implements MacpRuntime, KernelForStreams {
   /** Set when instances share the store: sessions are replicas of the shared log. */
   private readonly shared: SharedSessionStore | undefined;
   private stopFollowing: (() => void) | undefined;
+  /** Registry changes made here, written to the shared store in order. */
+  private registryWrites: Promise<Outcome<void>> = Promise.resolve(OK_VOID);
   /** Sessions being loaded from the shared log, by id. */
   private readonly loading = new Map<string, Promise<Outcome<Session | undefined>>>();
   private readonly logger: RuntimeLogger;
@@ -382,6 +385,7 @@ class Runtime implements MacpRuntime, KernelForStreams {
     }
     switch (envelope.messageType) {
       case "SessionStart":
+        if (this.shared !== undefined) return this.startShared(this.shared, envelope, identity);
         return this.startSession(envelope, identity);
       case "Signal":
       case "Progress":
@@ -555,6 +559,28 @@ class Runtime implements MacpRuntime, KernelForStreams {
     this.pendingStarts.set(envelope.sessionId, settled);
     void settled.finally(() => this.pendingStarts.delete(envelope.sessionId));
     return settled;
+  }
+
+  /** A start refused for an unknown mode or policy is judged again once the shared registry is current. */
+  private async startShared(
+    shared: SharedSessionStore,
+    envelope: Envelope,
+    identity: Identity,
+  ): Promise<Outcome<Ack>> {
+    const started = await this.startSession(envelope, identity);
+    if (
+      started.isOk() ||
+      (started.error.code !== ErrorCode.MODE_NOT_SUPPORTED &&
+        started.error.code !== ErrorCode.UNKNOWN_POLICY_VERSION)
+    ) {
+      return started;
+    }
+    try {
+      await shared.syncRegistry();
+    } catch (cause) {
+      return this.appendFailed(envelope.sessionId, cause);
+    }
+    return this.startSession(envelope, identity);
   }
 
   private async restartAfterConflict(
@@ -1237,16 +1263,24 @@ class Runtime implements MacpRuntime, KernelForStreams {
       if (descriptor === undefined) {
         return err(macpError(ErrorCode.INVALID_REQUEST, "mode_descriptor is required"));
       }
-      return ok(this.modes.register(descriptor));
+      return this.shareIfOk(this.modes.register(descriptor), { kind: "registerMode", descriptor });
     });
   }
 
   unregisterExtMode(mode: string, caller: Caller): Outcome<RegistryOutcome> {
-    return this.manageModes(caller, () => ok(this.modes.unregister(mode)));
+    return this.manageModes(caller, () =>
+      this.shareIfOk(this.modes.unregister(mode), { kind: "unregisterMode", mode }),
+    );
   }
 
   promoteMode(mode: string, promotedName: string, caller: Caller): Outcome<RegistryOutcome> {
-    return this.manageModes(caller, () => ok(this.modes.promote(mode, promotedName)));
+    return this.manageModes(caller, () =>
+      this.shareIfOk(this.modes.promote(mode, promotedName), {
+        kind: "promoteMode",
+        mode,
+        promotedName,
+      }),
+    );
   }
 
   private manageModes(
@@ -1280,13 +1314,21 @@ class Runtime implements MacpRuntime, KernelForStreams {
       if (descriptor === undefined) {
         return err(macpError(ErrorCode.INVALID_REQUEST, "policy_descriptor is required"));
       }
-      return ok(registryOutcome(this.policies.register(descriptor, this.clock.now())));
+      const registeredAtMs = this.clock.now();
+      return this.shareIfOk(registryOutcome(this.policies.register(descriptor, registeredAtMs)), {
+        kind: "registerPolicy",
+        descriptor,
+        registeredAtMs,
+      });
     });
   }
 
   unregisterPolicy(policyId: string, caller: Caller): Outcome<RegistryOutcome> {
     return this.managePolicies(caller, () =>
-      ok(registryOutcome(this.policies.unregister(policyId))),
+      this.shareIfOk(registryOutcome(this.policies.unregister(policyId)), {
+        kind: "unregisterPolicy",
+        policyId,
+      }),
     );
   }
 
@@ -1307,6 +1349,54 @@ class Runtime implements MacpRuntime, KernelForStreams {
     const outcome = change();
     if (outcome.isOk() && outcome.value.ok) this.policyHub.publish(this.policySnapshot());
     return outcome;
+  }
+
+  registryCommitted(): Promise<Outcome<void>> {
+    return this.registryWrites;
+  }
+
+  /** With a shared store, queues a successful registry change for the other instances. */
+  private shareIfOk(outcome: RegistryOutcome, change: RegistryChange): Outcome<RegistryOutcome> {
+    const shared = this.shared;
+    if (shared !== undefined && outcome.ok) {
+      this.registryWrites = this.registryWrites.then(() =>
+        shared.publishRegistryChange(change).then(
+          () => OK_VOID,
+          (cause: unknown) => this.appendFailed("", cause),
+        ),
+      );
+    }
+    return ok(outcome);
+  }
+
+  /**
+   * Applies a registry change from the shared log. Every instance applies
+   * every change in the log's order, its own included, so concurrent changes
+   * to one name end the same everywhere (the later one wins).
+   */
+  private applyRegistryChange(change: RegistryChange): void {
+    switch (change.kind) {
+      case "registerPolicy":
+        this.policies.unregister(change.descriptor.policyId);
+        this.policies.register(change.descriptor, change.registeredAtMs);
+        this.policyHub.publish(this.policySnapshot());
+        return;
+      case "unregisterPolicy":
+        this.policies.unregister(change.policyId);
+        this.policyHub.publish(this.policySnapshot());
+        return;
+      case "registerMode":
+        this.modes.unregister(change.descriptor.mode);
+        this.modes.register(change.descriptor);
+        break;
+      case "unregisterMode":
+        this.modes.unregister(change.mode);
+        break;
+      case "promoteMode":
+        this.modes.promote(change.mode, change.promotedName);
+        break;
+    }
+    this.modeRegistryHub.publish(this.modesChanged());
   }
 
   getPolicy(policyId: string, caller: Caller): Outcome<PolicyDescriptor> {
@@ -1560,12 +1650,15 @@ class Runtime implements MacpRuntime, KernelForStreams {
     return ok(session);
   }
 
-  private followCluster(shared: SharedSessionStore): void {
-    this.stopFollowing = shared.follow({
+  private followCluster(shared: SharedSessionStore): Promise<void> {
+    const feed = shared.follow({
       appended: (sessionId, position) => void this.followAppend(sessionId, position),
       ambient: (envelope) => this.signalHub.publish(envelope),
+      registryChanged: (change) => this.applyRegistryChange(change),
       resync: () => void this.resync(shared),
     });
+    this.stopFollowing = () => feed.stop();
+    return feed.ready;
   }
 
   private async followAppend(sessionId: string, position: number): Promise<void> {
@@ -1609,8 +1702,9 @@ class Runtime implements MacpRuntime, KernelForStreams {
     const quarantined: { sessionId: string; reason: string }[] = [];
     const now = this.clock.now();
     // Follow first, so nothing appended during the load is missed; the resync below closes the seam.
-    if (this.shared !== undefined && this.stopFollowing === undefined)
-      this.followCluster(this.shared);
+    if (this.shared !== undefined && this.stopFollowing === undefined) {
+      await this.followCluster(this.shared);
+    }
     for await (const stored of this.store.loadAll()) {
       if (this.sessions.has(stored.sessionId)) continue;
       this.tombstones.add(stored.sessionId);

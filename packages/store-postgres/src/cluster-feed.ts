@@ -1,37 +1,104 @@
 import type { ClusterListener } from "@macp/core";
-import type { Envelope } from "@macp/proto";
 import pg from "pg";
+import {
+  AMBIENT_LOG,
+  lastOrderedId,
+  type OrderedLog,
+  REGISTRY_LOG,
+  readOrdered,
+} from "./ordered-log.js";
 
 export interface ClusterFeedOptions {
   readonly url: string;
-  /** Reads ambient envelopes (never the LISTEN connection, which only listens). */
+  /** Reads the ordered logs (never the LISTEN connection, which only listens). */
   readonly pool: pg.Pool;
   readonly listener: ClusterListener;
-  readonly decodeEnvelope: (bytes: Uint8Array) => Envelope;
+  /** Turns an ambient row into the listener call; a row that cannot be decoded is skipped. */
+  readonly deliverAmbient: (bytes: Uint8Array) => void;
+  readonly deliverRegistry: (bytes: Uint8Array) => void;
   readonly onError: ((error: Error) => void) | undefined;
 }
 
 const RECONNECT_MIN_MS = 200;
 const RECONNECT_MAX_MS = 5000;
 
+/** Delivers one ordered log's entries past the last one delivered, one read at a time. */
+class OrderedFollower {
+  /** Undefined until the first connection sets the starting point. */
+  lastId: bigint | undefined;
+  private reading: Promise<void> | undefined;
+  private readAgain = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly log: OrderedLog,
+    private readonly deliver: (bytes: Uint8Array) => void,
+    private readonly onError: ((error: Error) => void) | undefined,
+  ) {}
+
+  /** Resolves once everything committed before the call has been delivered. */
+  catchUp(): Promise<void> {
+    if (this.reading !== undefined) {
+      this.readAgain = true;
+      return this.reading.then(() => this.catchUp());
+    }
+    this.reading = this.read().finally(() => {
+      this.reading = undefined;
+      if (this.readAgain) {
+        this.readAgain = false;
+        void this.catchUp();
+      }
+    });
+    return this.reading;
+  }
+
+  private async read(): Promise<void> {
+    if (this.lastId === undefined) return;
+    try {
+      for (const entry of await readOrdered(this.pool, this.log, this.lastId)) {
+        this.lastId = entry.id;
+        this.deliver(entry.bytes);
+      }
+    } catch (error) {
+      // Read again at the next notification or reconnection.
+      this.onError?.(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+}
+
 /**
  * The change feed: one LISTEN connection per follower. Session appends arrive
- * as `position:session_id` notifications; ambient envelopes as ids read back
- * from the table in id order, so none is skipped or repeated. After every
- * (re)connection the listener is told to resync, since notifications sent
- * while it was away are lost.
+ * as `position:session_id` notifications; ambient envelopes and registry
+ * changes are read back from their ordered logs. After every (re)connection
+ * the listener is told to resync, since notifications sent meanwhile are lost.
  */
 export class ClusterFeed {
+  readonly ready: Promise<void>;
+  private markReady: () => void = () => {};
   private client: pg.Client | undefined;
   private stopped = false;
   private reconnectDelay = RECONNECT_MIN_MS;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  /** The last ambient id delivered; undefined until the first connection sets the starting point. */
-  private lastAmbientId: bigint | undefined;
-  private fetching: Promise<void> | undefined;
-  private fetchAgain = false;
+  private readonly ambient: OrderedFollower;
+  private readonly registry: OrderedFollower;
 
-  constructor(private readonly options: ClusterFeedOptions) {}
+  constructor(private readonly options: ClusterFeedOptions) {
+    this.ready = new Promise((resolve) => {
+      this.markReady = resolve;
+    });
+    this.ambient = new OrderedFollower(
+      options.pool,
+      AMBIENT_LOG,
+      options.deliverAmbient,
+      options.onError,
+    );
+    this.registry = new OrderedFollower(
+      options.pool,
+      REGISTRY_LOG,
+      options.deliverRegistry,
+      options.onError,
+    );
+  }
 
   start(): void {
     void this.connect();
@@ -39,10 +106,16 @@ export class ClusterFeed {
 
   stop(): void {
     this.stopped = true;
+    this.markReady();
     if (this.timer !== undefined) clearTimeout(this.timer);
     const client = this.client;
     this.client = undefined;
     void client?.end().catch(() => {});
+  }
+
+  /** Delivers registry changes committed so far. */
+  syncRegistry(): Promise<void> {
+    return this.registry.catchUp();
   }
 
   private async connect(): Promise<void> {
@@ -54,21 +127,20 @@ export class ClusterFeed {
     try {
       await client.connect();
       await client.query("LISTEN macp_log");
-      await client.query("LISTEN macp_ambient");
+      await client.query(`LISTEN ${AMBIENT_LOG.channel}`);
+      await client.query(`LISTEN ${REGISTRY_LOG.channel}`);
       if (this.stopped) {
         await client.end();
         return;
       }
       this.client = client;
       this.reconnectDelay = RECONNECT_MIN_MS;
-      if (this.lastAmbientId === undefined) {
-        const max = await this.options.pool.query<{ id: string | null }>(
-          "SELECT max(id)::text AS id FROM macp_ambient",
-        );
-        this.lastAmbientId = BigInt(max.rows[0]?.id ?? "0");
-      } else {
-        this.fetchAmbient();
-      }
+      // Ambient envelopes are live only: a new follower starts after the newest one.
+      this.ambient.lastId ??= await lastOrderedId(this.options.pool, AMBIENT_LOG);
+      // Registry changes are state: a new follower replays them all.
+      this.registry.lastId ??= 0n;
+      await Promise.all([this.ambient.catchUp(), this.registry.catchUp()]);
+      this.markReady();
       this.options.listener.resync();
     } catch (error) {
       this.lost(client, error instanceof Error ? error : new Error(String(error)));
@@ -90,45 +162,16 @@ export class ClusterFeed {
 
   private notified(channel: string, payload: string): void {
     if (this.stopped) return;
-    if (channel === "macp_ambient") {
-      this.fetchAmbient();
+    if (channel === AMBIENT_LOG.channel) {
+      void this.ambient.catchUp();
+      return;
+    }
+    if (channel === REGISTRY_LOG.channel) {
+      void this.registry.catchUp();
       return;
     }
     const colon = payload.indexOf(":");
     if (colon <= 0) return;
     this.options.listener.appended(payload.slice(colon + 1), Number(payload.slice(0, colon)));
-  }
-
-  /** Delivers ambient envelopes past the last one delivered, one fetch at a time. */
-  private fetchAmbient(): void {
-    if (this.fetching !== undefined) {
-      this.fetchAgain = true;
-      return;
-    }
-    this.fetching = this.readAmbient().finally(() => {
-      this.fetching = undefined;
-      if (this.fetchAgain && !this.stopped) {
-        this.fetchAgain = false;
-        this.fetchAmbient();
-      }
-    });
-  }
-
-  private async readAmbient(): Promise<void> {
-    if (this.lastAmbientId === undefined) return;
-    try {
-      const rows = await this.options.pool.query<{ id: string; envelope: Buffer }>(
-        "SELECT id::text AS id, envelope FROM macp_ambient WHERE id > $1 ORDER BY id",
-        [this.lastAmbientId.toString()],
-      );
-      for (const row of rows.rows) {
-        if (this.stopped) return;
-        this.lastAmbientId = BigInt(row.id);
-        this.options.listener.ambient(this.options.decodeEnvelope(row.envelope));
-      }
-    } catch (error) {
-      // Retried at the next notification or reconnection.
-      this.options.onError?.(error instanceof Error ? error : new Error(String(error)));
-    }
   }
 }

@@ -14,7 +14,9 @@ import { type Envelope, EnvelopeSchema } from "@macp/proto";
 import pg from "pg";
 import { AppendBatcher } from "./append-batcher.js";
 import { ClusterFeed } from "./cluster-feed.js";
-import { LOCK_KEYS, migrate } from "./schema.js";
+import { AMBIENT_LOG, appendOrdered, REGISTRY_LOG } from "./ordered-log.js";
+import { decodeRegistryChange, encodeRegistryChange } from "./registry-change-codec.js";
+import { migrate } from "./schema.js";
 
 export interface PostgresStoreOptions {
   /** A libpq connection URL (`postgres://user:password@host:5432/db?sslmode=require`). Required. */
@@ -195,45 +197,36 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
     async publishAmbient(envelope: Envelope) {
       if (closed) throw new Error("store is closed");
-      const client = await pool.connect();
-      try {
-        await client.query("BEGIN");
-        try {
-          // Ids are taken under a lock held to the commit, so they commit in id order and
-          // a follower reading "after the last id it saw" never skips one.
-          await client.query("SELECT pg_advisory_xact_lock($1)", [LOCK_KEYS.ambient]);
-          await client.query(
-            "WITH ins AS (INSERT INTO macp_ambient (id, envelope) VALUES (nextval('macp_ambient_id'), $1) RETURNING id) SELECT pg_notify('macp_ambient', id::text) FROM ins",
-            [toBinary(EnvelopeSchema, envelope)],
-          );
-          if (++ambientPublished % 1000 === 0) {
-            await client.query(
-              "DELETE FROM macp_ambient WHERE created_at < now() - make_interval(secs => $1)",
-              [retentionMs / 1000],
-            );
-          }
-          await client.query("COMMIT");
-        } catch (error) {
-          await client.query("ROLLBACK").catch(() => {});
-          throw error;
-        }
-      } finally {
-        client.release();
-      }
+      const cleanUp =
+        ++ambientPublished % 1000 === 0
+          ? `DELETE FROM macp_ambient WHERE created_at < now() - interval '${Math.ceil(retentionMs / 1000)} seconds'`
+          : undefined;
+      await appendOrdered(pool, AMBIENT_LOG, toBinary(EnvelopeSchema, envelope), cleanUp);
+    },
+    async publishRegistryChange(change) {
+      if (closed) throw new Error("store is closed");
+      await appendOrdered(pool, REGISTRY_LOG, encodeRegistryChange(change));
+    },
+    async syncRegistry() {
+      await Promise.all([...feeds].map((feed) => feed.syncRegistry()));
     },
     follow(listener: ClusterListener) {
       const feed = new ClusterFeed({
         url: options.url,
         pool,
         listener,
-        decodeEnvelope: (bytes) => fromBinary(EnvelopeSchema, plainBytes(bytes)),
+        deliverAmbient: (bytes) => listener.ambient(fromBinary(EnvelopeSchema, bytes)),
+        deliverRegistry: (bytes) => listener.registryChanged(decodeRegistryChange(bytes)),
         onError: options.onFeedError,
       });
       feeds.add(feed);
       feed.start();
-      return () => {
-        feeds.delete(feed);
-        feed.stop();
+      return {
+        ready: feed.ready,
+        stop() {
+          feeds.delete(feed);
+          feed.stop();
+        },
       };
     },
     commitStats() {

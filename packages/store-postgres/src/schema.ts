@@ -27,13 +27,17 @@ export const MIGRATIONS: readonly string[] = [
     created_at timestamptz NOT NULL DEFAULT now()
   );
   `,
+  `
+  CREATE SEQUENCE macp_registry_id;
+  CREATE TABLE macp_registry (
+    id bigint PRIMARY KEY,
+    change bytea NOT NULL
+  );
+  `,
 ];
 
-/** Advisory-lock keys (any fixed 64-bit numbers; they only need to be distinct). */
-export const LOCK_KEYS = {
-  migration: 7_402_001,
-  ambient: 7_402_002,
-} as const;
+/** Advisory-lock key of migrations (the ordered logs use the next numbers). */
+const MIGRATION_LOCK = 7_402_001;
 
 /**
  * Creates or upgrades the schema. Instances starting together serialise on a
@@ -43,7 +47,7 @@ export const LOCK_KEYS = {
 export async function migrate(pool: pg.Pool): Promise<number> {
   const client = await pool.connect();
   try {
-    await client.query("SELECT pg_advisory_lock($1)", [LOCK_KEYS.migration]);
+    await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
     try {
       await client.query(
         "CREATE TABLE IF NOT EXISTS macp_schema_version (version integer NOT NULL)",
@@ -73,7 +77,7 @@ export async function migrate(pool: pg.Pool): Promise<number> {
       }
       return version;
     } finally {
-      await client.query("SELECT pg_advisory_unlock($1)", [LOCK_KEYS.migration]);
+      await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]);
     }
   } finally {
     client.release();

@@ -30,7 +30,7 @@ export async function sendAs(runtime: MacpRuntime, envelope: Envelope): Promise<
 
 /**
  * Drives several runtimes that share one store: every call goes to the
- * instance `pick` chooses. Inspection reads the instance that answered last.
+ * instance `pick` chooses, policy registrations included.
  */
 export function clusterDriver(
   instances: readonly MacpRuntime[],
@@ -42,12 +42,13 @@ export function clusterDriver(
   const choose = (): MacpRuntime => instances[pick()] as MacpRuntime;
   return {
     async registerPolicy(descriptor) {
-      for (const runtime of registerOn(instances)) {
-        const outcome = await runtime.registerPolicy(descriptor, admin);
-        if (outcome.isErr() || !outcome.value.ok) {
-          throw new Error(`policy refused: ${JSON.stringify(outcome)}`);
-        }
+      const runtime = choose();
+      const outcome = runtime.registerPolicy(descriptor, admin);
+      if (outcome.isErr() || !outcome.value.ok) {
+        throw new Error(`policy refused: ${JSON.stringify(outcome)}`);
       }
+      const committed = await runtime.registryCommitted?.();
+      if (committed?.isErr()) throw new Error(committed.error.message);
     },
     send: (envelope) => sendAs(choose(), envelope),
     async sessionState(sessionId, asSender) {

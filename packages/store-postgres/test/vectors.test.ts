@@ -13,8 +13,10 @@ let now = 1_750_000_000_000;
 const clock = { now: () => now };
 const observer = { ...createDevIdentity("agent://observer"), isObserver: true };
 
+let url: string;
+
 async function instance(): Promise<MacpRuntime> {
-  const store = await createPostgresStore({ url: db.url });
+  const store = await createPostgresStore({ url });
   const runtime = createRuntime({ clock, store });
   await runtime.recover();
   opened.push({ runtime, store });
@@ -39,6 +41,10 @@ describe("conformance vectors on PostgreSQL", () => {
   });
 
   describe("one instance, then a fresh instance rebuilds each session identically", () => {
+    beforeAll(async () => {
+      url = await db.createDatabase("one_instance");
+    });
+
     for (const vector of vectors) {
       it(vector.name, async () => {
         const runtime = await instance();
@@ -59,6 +65,10 @@ describe("conformance vectors on PostgreSQL", () => {
   });
 
   describe("three instances, every call to a random one", () => {
+    beforeAll(async () => {
+      url = await db.createDatabase("three_instances");
+    });
+
     for (const vector of vectors) {
       it(vector.name, async () => {
         const cluster = [await instance(), await instance(), await instance()];

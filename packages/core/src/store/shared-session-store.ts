@@ -1,4 +1,4 @@
-import type { Envelope } from "@macp/proto";
+import type { Envelope, ModeDescriptor, PolicyDescriptor } from "@macp/proto";
 import type { LogRecord } from "./log-record.js";
 import type { SessionStore } from "./session-store.js";
 
@@ -25,12 +25,29 @@ export type SharedAppendOutcome =
   /** The initiator already has `open` OPEN sessions, at or above the limit. */
   | { readonly kind: "limit"; readonly open: number };
 
+/** A change to the policy or mode registry, replayed by every instance in one order. */
+export type RegistryChange =
+  | {
+      readonly kind: "registerPolicy";
+      readonly descriptor: PolicyDescriptor;
+      readonly registeredAtMs: number;
+    }
+  | { readonly kind: "unregisterPolicy"; readonly policyId: string }
+  | { readonly kind: "registerMode"; readonly descriptor: ModeDescriptor }
+  | { readonly kind: "unregisterMode"; readonly mode: string }
+  | { readonly kind: "promoteMode"; readonly mode: string; readonly promotedName: string };
+
 /** What a runtime following a shared store is told. Calls may repeat; order within a session holds. */
 export interface ClusterListener {
   /** A record was committed at `position` of the session's log (by any instance). */
   appended(sessionId: string, position: number): void;
   /** An ambient Signal or Progress was accepted; every instance receives each one once, in one order. */
   ambient(envelope: Envelope): void;
+  /**
+   * A registry change (from any instance, this one included), in the cluster's
+   * one order; from the first change ever made when following starts.
+   */
+  registryChanged(change: RegistryChange): void;
   /** Notifications may have been lost (reconnect): compare every session with the log. */
   resync(): void;
 }
@@ -63,8 +80,15 @@ export interface SharedSessionStore extends SessionStore {
   logLengths(): Promise<ReadonlyMap<string, number>>;
   /** Delivers an ambient envelope to every instance's listener. Resolves once durable. */
   publishAmbient(envelope: Envelope): Promise<void>;
-  /** Starts delivering cluster changes to `listener`; returns the function that stops it. */
-  follow(listener: ClusterListener): () => void;
+  /** Delivers registry changes committed so far and not yet delivered; resolves when done. */
+  syncRegistry(): Promise<void>;
+  /** Records a registry change for every instance. Resolves once durable. */
+  publishRegistryChange(change: RegistryChange): Promise<void>;
+  /**
+   * Starts delivering cluster changes to `listener`. `ready` resolves once the
+   * feed listens and every registry change so far has been delivered.
+   */
+  follow(listener: ClusterListener): { readonly ready: Promise<void>; stop(): void };
 }
 
 export function isSharedStore(store: SessionStore): store is SharedSessionStore {

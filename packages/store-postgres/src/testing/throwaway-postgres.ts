@@ -3,12 +3,15 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } fr
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 
 /** A PostgreSQL server in a temporary directory, for tests and benchmarks. */
 export interface ThrowawayPostgres {
   /** A libpq URL for the `macp` database, loopback only, no password. */
   readonly url: string;
   readonly port: number;
+  /** Creates another empty database on the same server and returns its URL. */
+  createDatabase(name: string): Promise<string>;
   /** Stops the server (immediate shutdown) and deletes its directory. */
   stop(): Promise<void>;
 }
@@ -93,6 +96,21 @@ export async function startThrowawayPostgres(
       return {
         url: `postgres://${SUPERUSER}@127.0.0.1:${port}/${DATABASE}`,
         port,
+        async createDatabase(name) {
+          const client = new pg.Client({
+            host: "127.0.0.1",
+            port,
+            user: SUPERUSER,
+            database: DATABASE,
+          });
+          await client.connect();
+          try {
+            await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+          } finally {
+            await client.end();
+          }
+          return `postgres://${SUPERUSER}@127.0.0.1:${port}/${name}`;
+        },
         stop: () => stopServer(server, dir),
       };
     }
