@@ -227,6 +227,7 @@ export function createMacpRoutes(
           const caller = await authenticate(context);
           const result = runtime.registerExtMode(request.modeDescriptor, caller);
           if (result.isErr()) throw toStatusError(result.error);
+          await registryCommitted(runtime);
           return { ok: result.value.ok, error: result.value.error };
         },
 
@@ -234,6 +235,7 @@ export function createMacpRoutes(
           const caller = await authenticate(context);
           const result = runtime.unregisterExtMode(request.mode, caller);
           if (result.isErr()) throw toStatusError(result.error);
+          await registryCommitted(runtime);
           return { ok: result.value.ok, error: result.value.error };
         },
 
@@ -241,6 +243,7 @@ export function createMacpRoutes(
           const caller = await authenticate(context);
           const result = runtime.promoteMode(request.mode, request.promotedModeName, caller);
           if (result.isErr()) throw toStatusError(result.error);
+          await registryCommitted(runtime);
           return { ok: result.value.ok, error: result.value.error, mode: result.value.mode ?? "" };
         },
 
@@ -278,6 +281,7 @@ export function createMacpRoutes(
           const caller = await authenticate(context);
           const result = runtime.registerPolicy(request.policyDescriptor, caller);
           if (result.isErr()) throw toStatusError(result.error);
+          await registryCommitted(runtime);
           return { ok: result.value.ok, error: result.value.error };
         },
 
@@ -285,6 +289,7 @@ export function createMacpRoutes(
           const caller = await authenticate(context);
           const result = runtime.unregisterPolicy(request.policyId, caller);
           if (result.isErr()) throw toStatusError(result.error);
+          await registryCommitted(runtime);
           return { ok: result.value.ok, error: result.value.error };
         },
 
@@ -316,4 +321,10 @@ export function createMacpRoutes(
       registerHealthService(router, healthState, { readMaxBytes, shutdownSignal });
     }
   };
+}
+
+/** With a shared store, a registry change is answered only once every instance can see it. */
+async function registryCommitted(runtime: MacpRuntime): Promise<void> {
+  const committed = await runtime.registryCommitted?.();
+  if (committed?.isErr()) throw toStatusError(committed.error);
 }

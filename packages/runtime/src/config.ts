@@ -38,7 +38,9 @@ export interface MetricsAddress {
 
 export type StorageConfig =
   | { readonly kind: "memory" }
-  | { readonly kind: "file"; readonly directory: string };
+  | { readonly kind: "file"; readonly directory: string }
+  /** MACP_STORAGE_BACKEND=postgres: instances sharing MACP_POSTGRES_URL behave as one runtime. */
+  | { readonly kind: "postgres"; readonly url: string };
 
 export interface RuntimeConfig {
   /** MACP_BIND_ADDR. Default 127.0.0.1:50051. */
@@ -328,6 +330,7 @@ function readStorage(env: Environment, refuse: Refuse, warnings: string[]): Stor
     }
     return { kind: "memory" };
   }
+  if (backend === "postgres") return readPostgres(env, refuse, warnings);
   const directory = env.MACP_DATA_DIR ?? DEFAULT_DATA_DIR;
   if (directory === "") refuse("MACP_DATA_DIR", "must name a directory");
   switch (backend) {
@@ -338,16 +341,30 @@ function readStorage(env: Environment, refuse: Refuse, warnings: string[]): Stor
     case "redis":
       refuse(
         "MACP_STORAGE_BACKEND",
-        `the ${backend} backend is not available in this runtime; use file (the default) or MACP_MEMORY_ONLY=1`,
+        `the ${backend} backend is not available in this runtime; use file (the default), postgres or MACP_MEMORY_ONLY=1`,
       );
       break;
     default:
       refuse(
         "MACP_STORAGE_BACKEND",
-        `unknown storage backend ${JSON.stringify(backend)}; the only backend is file (or set MACP_MEMORY_ONLY=1)`,
+        `unknown storage backend ${JSON.stringify(backend)}; the backends are file and postgres (or set MACP_MEMORY_ONLY=1)`,
       );
   }
   return { kind: "file", directory };
+}
+
+function readPostgres(env: Environment, refuse: Refuse, warnings: string[]): StorageConfig {
+  const url = env.MACP_POSTGRES_URL ?? "";
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    refuse(
+      "MACP_POSTGRES_URL",
+      "MACP_STORAGE_BACKEND=postgres needs a libpq URL such as postgres://user:password@host:5432/macp",
+    );
+  }
+  if (env.MACP_DATA_DIR !== undefined) {
+    warnings.push("MACP_DATA_DIR is ignored with MACP_STORAGE_BACKEND=postgres");
+  }
+  return { kind: "postgres", url };
 }
 
 function positiveInteger(

@@ -8,9 +8,13 @@ import type { AddressInfo } from "node:net";
 import type { Caller, MacpRuntime, RecoveryReport, SessionStream } from "@macp/core";
 import { createIdentity } from "@macp/core";
 import { type Envelope, SessionState } from "@macp/proto";
+import { ok } from "neverthrow";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { formatAddress, type MetricsAddress } from "./config.js";
 import type { Logger } from "./logger.js";
+
+/** Without a shared store, registry changes are durable when they return. */
+const REGISTRY_LOCAL = ok(undefined);
 
 /** Distinct `mode` label values before further modes are pooled (as in the reference). */
 const MAX_MODE_LABELS = 1000;
@@ -346,6 +350,7 @@ export function createRuntimeMetrics(options: RuntimeMetricsOptions = {}): Runti
           runtime.promoteMode(mode, promotedName, caller),
         registerPolicy: (descriptor, caller) => runtime.registerPolicy(descriptor, caller),
         unregisterPolicy: (policyId, caller) => runtime.unregisterPolicy(policyId, caller),
+        registryCommitted: () => runtime.registryCommitted?.() ?? Promise.resolve(REGISTRY_LOCAL),
         getPolicy: (policyId, caller) => runtime.getPolicy(policyId, caller),
         listPolicies: (mode, caller) => runtime.listPolicies(mode, caller),
         watchSessions: (caller, signal) =>
