@@ -53,6 +53,8 @@ export interface RuntimeConfig {
   readonly auth: AuthEnvConfig;
   /** MACP_MEMORY_ONLY, MACP_STORAGE_BACKEND and MACP_DATA_DIR. */
   readonly storage: StorageConfig;
+  /** MACP_WORKERS: server processes sharing the port (postgres backend only). Default 1. */
+  readonly workers: number;
   /** MACP_STRICT_RECOVERY is exactly "1". */
   readonly strictRecovery: boolean;
   /** MACP_POLICIES_DIR: policy files to preload; the wire registry is then read-only. */
@@ -143,6 +145,10 @@ export function loadConfig(env: Environment = process.env): ConfigResult {
   }
 
   const storage = readStorage(env, refuse, warnings);
+  const workers = positiveInteger(env, "MACP_WORKERS", 1, refuse);
+  if (workers > 1 && storage.kind !== "postgres") {
+    refuse("MACP_WORKERS", "more than one worker needs MACP_STORAGE_BACKEND=postgres");
+  }
   const strictRecovery = readFlag(env, "MACP_STRICT_RECOVERY", warnings);
 
   let policiesDir = env.MACP_POLICIES_DIR;
@@ -207,6 +213,7 @@ export function loadConfig(env: Environment = process.env): ConfigResult {
       allowInsecure,
       auth: auth.value,
       storage,
+      workers,
       strictRecovery,
       policiesDir,
       maxPayloadBytes,
