@@ -26,8 +26,10 @@ const RECONNECT_MAX_MS = 5000;
 class OrderedFollower {
   /** Undefined until the first connection sets the starting point. */
   lastId: bigint | undefined;
+  stopped = false;
   private reading: Promise<void> | undefined;
-  private readAgain = false;
+  /** The one read queued behind the current one; it covers every call made meanwhile. */
+  private queued: Promise<void> | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -36,26 +38,27 @@ class OrderedFollower {
     private readonly onError: ((error: Error) => void) | undefined,
   ) {}
 
-  /** Resolves once everything committed before the call has been delivered. */
+  /** Resolves once everything committed before the call has been delivered (or a read failed). */
   catchUp(): Promise<void> {
-    if (this.reading !== undefined) {
-      this.readAgain = true;
-      return this.reading.then(() => this.catchUp());
+    if (this.queued !== undefined) return this.queued;
+    if (this.reading === undefined) {
+      this.reading = this.read().finally(() => {
+        this.reading = undefined;
+      });
+      return this.reading;
     }
-    this.reading = this.read().finally(() => {
-      this.reading = undefined;
-      if (this.readAgain) {
-        this.readAgain = false;
-        void this.catchUp();
-      }
+    this.queued = this.reading.then(() => {
+      this.queued = undefined;
+      return this.catchUp();
     });
-    return this.reading;
+    return this.queued;
   }
 
   private async read(): Promise<void> {
-    if (this.lastId === undefined) return;
+    if (this.lastId === undefined || this.stopped) return;
     try {
       for (const entry of await readOrdered(this.pool, this.log, this.lastId)) {
+        if (this.stopped) return;
         this.lastId = entry.id;
         this.deliver(entry.bytes);
       }
@@ -106,6 +109,8 @@ export class ClusterFeed {
 
   stop(): void {
     this.stopped = true;
+    this.ambient.stopped = true;
+    this.registry.stopped = true;
     this.markReady();
     if (this.timer !== undefined) clearTimeout(this.timer);
     const client = this.client;

@@ -242,7 +242,16 @@ describe("several instances on one PostgreSQL database", () => {
     const abort = new AbortController();
     const lifecycle = a.watchSessions(observer, abort.signal)._unsafeUnwrap();
     const signals = a.watchSignals(observer, abort.signal)._unsafeUnwrap();
-    const lifecycleEvents = take(lifecycle, 2);
+    // The watch opens with a CREATED per known session; this session's events follow.
+    const lifecycleEvents = (async () => {
+      const mine: SessionLifecycleEvent[] = [];
+      for await (const event of lifecycle) {
+        if (event.session?.sessionId !== sessionId) continue;
+        mine.push(event);
+        if (event.eventType === EventType.RESOLVED) break;
+      }
+      return mine;
+    })();
     const signalEvents = take(signals, 3);
     const opening = start(sessionId);
     expect((await sendAs(b, opening)).ok).toBe(true);
@@ -291,7 +300,7 @@ describe("several instances on one PostgreSQL database", () => {
     expect(received.map((o) => (o.kind === "envelope" ? o.envelope.messageId : o.kind))).toEqual(
       sent,
     );
-    const events = (await lifecycleEvents) as SessionLifecycleEvent[];
+    const events = await lifecycleEvents;
     expect(events.map((e) => [e.eventType, e.session?.sessionId])).toEqual([
       [EventType.CREATED, sessionId],
       [EventType.RESOLVED, sessionId],

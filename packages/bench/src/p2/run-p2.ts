@@ -102,7 +102,7 @@ const ECHO_SERVER = join(HERE, "echo-server.js");
 // The runtime executable of this monorepo, built by `npm run build`.
 const RUNTIME_MAIN = fileURLToPath(new URL("../../../runtime/dist/main.js", import.meta.url));
 
-interface ServerHandle {
+export interface ServerHandle {
   readonly address: string;
   /** User + system CPU of the server process so far, µs. */
   cpuMicros(): Promise<number>;
@@ -166,12 +166,16 @@ async function startEchoServer(
   };
 }
 
-async function startRuntimeServer(execArgv: string[]): Promise<ServerHandle> {
+/** Starts `macp-runtime`; `storage` holds its storage variables (default: memory only). */
+export async function startRuntimeServer(
+  execArgv: string[],
+  storage: Readonly<Record<string, string>> = { MACP_MEMORY_ONLY: "1" },
+): Promise<ServerHandle> {
   const child = spawn(process.execPath, [...execArgv, RUNTIME_MAIN], {
     env: {
       PATH: process.env.PATH,
       MACP_ALLOW_INSECURE: "1",
-      MACP_MEMORY_ONLY: "1",
+      ...storage,
       MACP_BIND_ADDR: "127.0.0.1:0",
       MACP_METRICS_ADDR: "127.0.0.1:0",
       // The defaults (60 starts, 600 messages per sender per minute) would
@@ -232,14 +236,14 @@ function startServer(target: P2Target, execArgv: string[]): Promise<ServerHandle
   }
 }
 
-interface Measurement {
+export interface Measurement {
   readonly load: LoadResult;
   readonly serverCpuMicros: number;
   /** When the measured window closed, for lining a profile up with it. */
   readonly endedAt: number;
 }
 
-async function measure(
+export async function measure(
   server: ServerHandle,
   config: LoadConfig,
   warmupMs: number,
@@ -277,7 +281,7 @@ async function measure(
   }
 }
 
-function toTargetResult(target: P2Target, measurement: Measurement): P2TargetResult {
+export function toTargetResult(target: P2Target, measurement: Measurement): P2TargetResult {
   const { load, serverCpuMicros } = measurement;
   return {
     ...load,
