@@ -53,7 +53,14 @@ async function cluster(size = 3): Promise<MacpRuntime[]> {
   return instances;
 }
 
-function envelope(fields: Partial<Envelope> & { messageType: string; sender: string }): Envelope {
+function envelope(fields: {
+  messageType: string;
+  sender: string;
+  sessionId?: string;
+  mode?: string;
+  messageId?: string;
+  payload?: Uint8Array;
+}): Envelope {
   return create(EnvelopeSchema, {
     macpVersion: "1.0",
     mode: MODE,
