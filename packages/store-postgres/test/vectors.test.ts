@@ -65,13 +65,23 @@ describe("conformance vectors on PostgreSQL", () => {
   });
 
   describe("three instances, every call to a random one", () => {
+    let cluster: MacpRuntime[] = [];
     beforeAll(async () => {
       url = await db.createDatabase("three_instances");
+      for (let i = 0; i < 3; i++) {
+        const store = await createPostgresStore({ url });
+        const runtime = createRuntime({ clock, store });
+        await runtime.recover();
+        cluster.push(runtime);
+      }
+    });
+    afterAll(async () => {
+      for (const runtime of cluster) await runtime.close();
+      cluster = [];
     });
 
     for (const vector of vectors) {
       it(vector.name, async () => {
-        const cluster = [await instance(), await instance(), await instance()];
         const sessionId = randomUUID();
         const steps = await runVector(
           vector,
