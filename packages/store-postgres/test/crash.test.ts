@@ -80,7 +80,9 @@ class Instance {
   }
 
   send(envelope: Envelope): Promise<Reply | undefined> {
-    return this.call({ kind: "send", envelope: toBinary(EnvelopeSchema, envelope) });
+    // IPC speaks JSON: bytes travel as base64.
+    const bytes = toBinary(EnvelopeSchema, envelope);
+    return this.call({ kind: "send", envelope: Buffer.from(bytes).toString("base64") });
   }
 
   kill(): Promise<void> {
