@@ -31,4 +31,19 @@ describe("MACP_STORAGE_BACKEND=postgres", () => {
       expect(result.errors.map((e) => e.variable)).toContain("MACP_POSTGRES_URL");
     }
   });
+
+  it("allows MACP_WORKERS above 1 only on the shared backend", () => {
+    const shared = loadConfig({
+      ...DEV,
+      MACP_STORAGE_BACKEND: "postgres",
+      MACP_POSTGRES_URL: "postgres://db/macp",
+      MACP_WORKERS: "4",
+    });
+    expect(shared.ok && shared.config.workers).toBe(4);
+    const file = loadConfig({ ...DEV, MACP_WORKERS: "2" });
+    expect(file.ok).toBe(false);
+    if (!file.ok) expect(file.errors.map((e) => e.variable)).toEqual(["MACP_WORKERS"]);
+    const defaults = loadConfig(DEV);
+    expect(defaults.ok && defaults.config.workers).toBe(1);
+  });
 });
