@@ -35,8 +35,6 @@ export async function sendAs(runtime: MacpRuntime, envelope: Envelope): Promise<
 export function clusterDriver(
   instances: readonly MacpRuntime[],
   pick: () => number,
-  registerOn: (descriptorInstances: readonly MacpRuntime[]) => readonly MacpRuntime[] = (all) =>
-    all,
 ): ConformanceDriver {
   const admin = createDevIdentity("agent://conformance-admin");
   const choose = (): MacpRuntime => instances[pick()] as MacpRuntime;
