@@ -79,6 +79,15 @@ export type {
   SessionBinding,
 } from "./store/log-record.js";
 export type { SessionStore, StoredSession } from "./store/session-store.js";
+export {
+  type ClusterListener,
+  isSharedStore,
+  type OpenSessionLimit,
+  type RegistryChange,
+  type SessionSummary,
+  type SharedAppendOutcome,
+  type SharedSessionStore,
+} from "./store/shared-session-store.js";
 export { createHealthState, type HealthState, watchHealth } from "./wire/health-state.js";
 export { type LinkedSignal, linkSignals } from "./wire/linked-signal.js";
 export { pipeSessionStream, type StreamSessionResponseInit } from "./wire/pipe-session-stream.js";
