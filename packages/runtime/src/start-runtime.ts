@@ -185,7 +185,7 @@ export async function startRuntime(
         httpUrl: listening.httpUrl ?? null,
         tls: tls !== undefined,
         auth: config.auth.devMode ? "dev" : config.auth.resolvers.join(","),
-        storage: config.storage.kind === "file" ? config.storage.directory : "memory",
+        storage: config.storage.kind === "file" ? config.storage.directory : config.storage.kind,
         policyRegistryReadOnly: config.policiesDir !== undefined,
         metrics: metricsServer === undefined ? null : formatAddress(metricsServer.address),
         inspector:
