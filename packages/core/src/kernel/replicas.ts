@@ -1,5 +1,5 @@
 import { err, ok } from "neverthrow";
-import { ErrorCode, macpError } from "../errors.js";
+import { ErrorCode, type MacpError, macpError } from "../errors.js";
 import type { LogRecord } from "../store/log-record.js";
 import type { Kernel } from "./kernel.js";
 import type { MaybeAsync, Outcome } from "./outcome.js";
@@ -150,6 +150,6 @@ function applyMissed(kernel: Kernel, session: Session, records: readonly LogReco
   return true;
 }
 
-function unappliable() {
+function unappliable(): MacpError {
   return macpError(ErrorCode.INTERNAL_ERROR, "the session's log cannot be applied");
 }

@@ -143,6 +143,7 @@ export function startSession(
   return settled;
 }
 
+/** The id was taken on another instance: load that session, then this start is a duplicate or refused. */
 async function restartAfterConflict(
   kernel: Kernel,
   envelope: Envelope,
