@@ -16,6 +16,7 @@ export default defineConfig({
         find: /^@macp\/store-postgres\/testing$/,
         replacement: `${root}packages/store-postgres/src/testing/index.ts`,
       },
+      { find: /^@macp\/core\/wire$/, replacement: `${root}packages/core/src/wire/index.ts` },
       { find: /^@macp\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
     ],
   },

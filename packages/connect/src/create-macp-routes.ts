@@ -2,13 +2,13 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Caller, Clock, MacpError, MacpRuntime } from "@macp/core";
+import { MacpStreamError } from "@macp/core";
 import {
   createHealthState,
   type HealthState,
   linkSignals,
-  MacpStreamError,
   pipeSessionStream,
-} from "@macp/core";
+} from "@macp/core/wire";
 import { type Ack, MACPRuntimeService, type SendResponseSchema } from "@macp/proto";
 import type { Result } from "neverthrow";
 import { registerHealthService } from "./health-state.js";

@@ -1,6 +1,6 @@
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { type HealthState, linkSignals, watchHealth } from "@macp/core";
+import { type HealthState, linkSignals, watchHealth } from "@macp/core/wire";
 import { health } from "@macp/proto";
 
 const { Health } = health;

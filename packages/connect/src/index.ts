@@ -2,7 +2,7 @@
 // Connect), the error mapping to the wire, and grpc.health.v1. The Node server
 // lives in the `@macp/connect/node` subpath.
 
-export { createHealthState, type HealthState } from "@macp/core";
+export { createHealthState, type HealthState } from "@macp/core/wire";
 export {
   createMacpRoutes,
   DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,

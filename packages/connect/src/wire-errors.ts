@@ -3,11 +3,10 @@
 // this module only wraps its WireStatus in a ConnectError.
 
 import { type Code, ConnectError, encodeBinaryHeader } from "@connectrpc/connect";
+import type { ErrorCode, MacpError } from "@macp/core";
 import {
   controlRefusal,
   ERROR_DETAILS_TRAILER,
-  type ErrorCode,
-  type MacpError,
   type NackContext,
   type Refusal,
   sendRefusal,
@@ -15,10 +14,10 @@ import {
   streamTerminationOf,
   type WireStatus,
   wireRuleOf,
-} from "@macp/core";
+} from "@macp/core/wire";
 import type { Ack } from "@macp/proto";
 
-export { ERROR_DETAILS_TRAILER, type NackContext, nackAck, toWireError } from "@macp/core";
+export { ERROR_DETAILS_TRAILER, type NackContext, nackAck, toWireError } from "@macp/core/wire";
 
 /** A core WireStatus as a ConnectError (Connect's Code numbers are gRPC's). */
 export function toConnectError(status: WireStatus): ConnectError {

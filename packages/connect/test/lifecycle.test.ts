@@ -4,7 +4,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { installShutdownHandlers, startMacpServer } from "@macp/connect/node";
-import type { MacpRuntime } from "@macp/core";
+import { createRuntime, type MacpRuntime } from "@macp/core";
 import {
   health,
   MACPRuntimeService,
@@ -33,7 +33,9 @@ function gatedRuntime(runtime: MacpRuntime): {
   runtime: MacpRuntime;
   release: () => void;
   closed: () => boolean;
+  sendsHeld: () => number;
 } {
+  let held = 0;
   let release: () => void = () => {};
   const gate = new Promise<void>((resolve) => {
     release = resolve;
@@ -43,6 +45,7 @@ function gatedRuntime(runtime: MacpRuntime): {
     get(target, property) {
       if (property === "send") {
         return async (...args: Parameters<MacpRuntime["send"]>) => {
+          held++;
           await gate;
           return target.send(...args);
         };
@@ -57,12 +60,36 @@ function gatedRuntime(runtime: MacpRuntime): {
       return typeof value === "function" ? value.bind(target) : value;
     },
   });
-  return { runtime: gated, release, closed: () => closed };
+  return { runtime: gated, release, closed: () => closed, sendsHeld: () => held };
+}
+
+/** Polls `condition` until it holds: the server has received what the client sent. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(5);
+  }
 }
 
 describe.each(GRPC_SERVERS)("close() of the server on %s", (_name, startServer) => {
   it("ends open streams with UNAVAILABLE, drains unary calls, then closes the runtime", async () => {
-    const gated = gatedRuntime(newRuntime());
+    // What the server has received, so close() starts only once every call is in.
+    let watchesOpen = 0;
+    let streamFrames = 0;
+    const gated = gatedRuntime(
+      createRuntime({
+        clock: { now: () => Date.now() },
+        observer: {
+          streamOpened: (rpc) => {
+            if (rpc === "WatchSessions") watchesOpen++;
+          },
+          streamFrame: () => {
+            streamFrames++;
+          },
+        },
+      }),
+    );
     const server = await startServer({
       runtime: gated.runtime,
       authenticate: devAuthenticate,
@@ -91,7 +118,10 @@ describe.each(GRPC_SERVERS)("close() of the server on %s", (_name, startServer) 
       { envelope: sessionStart(newSessionId(), "coordinator", ["alice"]) },
       { headers: bearer("coordinator") },
     );
-    await sleep(50);
+    await until(
+      () => gated.sendsHeld() === 1 && watchesOpen === 1 && streamFrames === 1,
+      "the server has the Send, the watch and the stream's first frame",
+    );
 
     const started = Date.now();
     const closing = server.close({ drainMs: 5000 });

@@ -26,9 +26,9 @@ export {
   STANDARD_MODE_ORDER,
   TASK_MODE,
 } from "./modes/built-in-modes.js";
+export { builtInPolicyRules } from "./modes/mode-registry.js";
 export { DEFAULT_POLICY_ID, type PolicyDefinition } from "./policy/policy-definition.js";
 export { loadPolicyFile } from "./policy/policy-file.js";
-export { validatePolicyRules } from "./policy/rules-validation.js";
 export { createRuntime } from "./runtime.js";
 export {
   type ListSessionsOptions,
@@ -64,6 +64,7 @@ export type {
 } from "./mode-handler.js";
 export { COMMITMENT, validateCommitmentPayload } from "./modes/commitment.js";
 export { serializeModeState } from "./modes/state-json.js";
+export type { PolicyRulesCheck } from "./policy/rules-validation.js";
 export {
   type ControlOperation,
   composeObservers,
@@ -79,6 +80,7 @@ export type {
   SessionBinding,
 } from "./store/log-record.js";
 export type { SessionStore, StoredSession } from "./store/session-store.js";
+
 export {
   type ClusterListener,
   isSharedStore,
@@ -88,22 +90,3 @@ export {
   type SharedAppendOutcome,
   type SharedSessionStore,
 } from "./store/shared-session-store.js";
-export { createHealthState, type HealthState, watchHealth } from "./wire/health-state.js";
-export { type LinkedSignal, linkSignals } from "./wire/linked-signal.js";
-export { pipeSessionStream, type StreamSessionResponseInit } from "./wire/pipe-session-stream.js";
-export {
-  type AckOrStatus,
-  controlRefusal,
-  ERROR_DETAILS_TRAILER,
-  GrpcStatus,
-  type NackContext,
-  nackAck,
-  type Refusal,
-  sendRefusal,
-  statusOf,
-  streamTerminationOf,
-  toWireError,
-  type WireRule,
-  type WireStatus,
-  wireRuleOf,
-} from "./wire/wire-rules.js";

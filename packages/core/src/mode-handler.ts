@@ -3,6 +3,7 @@ import type { Result } from "neverthrow";
 import type { MacpError } from "./errors.js";
 import type { JsonValue } from "./json.js";
 import type { PolicyDefinition } from "./policy/policy-definition.js";
+import type { PolicyRulesCheck } from "./policy/rules-validation.js";
 
 /** What a mode may read about the session it runs in. Immutable for the session's life. */
 export interface SessionView {
@@ -70,6 +71,12 @@ export interface ModeHandler<S = unknown> {
   nextDueAt?(session: SessionView, state: S): number | undefined;
   /** Messages that are due at `nowMs`; the runtime accepts them like any other (synthetic = true). */
   dueMessages?(session: SessionView, state: S, nowMs: number): readonly DueMessage[];
+  /**
+   * How RegisterPolicy checks the rules of a policy for this mode (modes.md
+   * §9.5). Without it any rules object is accepted. The mode evaluates the
+   * bound policy itself (`ctx.session.policy`), typically at Commitment.
+   */
+  readonly policyRules?: PolicyRulesCheck;
 }
 
 /** A registered mode: its descriptor, its handler and how strictly SessionStart is checked. */

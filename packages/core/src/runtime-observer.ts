@@ -1,6 +1,7 @@
 import type { Ack, Envelope } from "@macp/proto";
 import type { Result } from "neverthrow";
 import type { MacpError } from "./errors.js";
+import type { Caller, Identity } from "./identity.js";
 
 /** The server-streaming RPCs, as named on the wire. */
 export type StreamRpc =
@@ -21,7 +22,11 @@ export type ControlOperation = "cancel" | "suspend" | "resume";
  */
 export interface RuntimeObserver {
   /** A Send call answered (Send RPC only; StreamSession frames are counted by {@link streamFrame}). */
-  sendSettled?(envelope: Envelope | undefined, outcome: Result<Ack, MacpError>): void;
+  sendSettled?(
+    envelope: Envelope | undefined,
+    outcome: Result<Ack, MacpError>,
+    caller: Caller,
+  ): void;
   /** A CancelSession, SuspendSession or ResumeSession call answered. */
   controlSettled?(operation: ControlOperation, outcome: Result<Ack, MacpError>): void;
   /** A server stream was opened for a caller. */
@@ -30,6 +35,8 @@ export interface RuntimeObserver {
   streamClosed?(rpc: StreamRpc): void;
   /** A StreamSession request frame arrived. */
   streamFrame?(kind: "envelope" | "subscribe"): void;
+  /** A StreamSession envelope was refused with an inline error; the stream goes on. */
+  streamRefused?(envelope: Envelope, error: MacpError, caller: Identity): void;
   /** A session is in memory: accepted live, or rebuilt by recovery. */
   sessionLoaded?(sessionId: string, startedAtMs: number): void;
   /** A terminal session left memory (its log stays in the store). */
@@ -53,6 +60,7 @@ export function composeObservers(...observers: (RuntimeObserver | undefined)[]):
     streamOpened: hook("streamOpened"),
     streamClosed: hook("streamClosed"),
     streamFrame: hook("streamFrame"),
+    streamRefused: hook("streamRefused"),
     sessionLoaded: hook("sessionLoaded"),
     sessionEvicted: hook("sessionEvicted"),
   };

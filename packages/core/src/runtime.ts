@@ -88,7 +88,8 @@ class Runtime implements MacpRuntime {
     const clock = options.clock;
     const limits = { ...DEFAULT_LIMITS, ...options.limits };
     const logger = options.logger ?? SILENT_LOGGER;
-    const policies = new PolicyRegistry();
+    const modes = new ModeRegistry(modeEntries(options.modes ?? []));
+    const policies = new PolicyRegistry((mode) => modes.policyRulesFor(mode));
     for (const policy of options.policies ?? []) {
       const outcome = policies.registerDefinition(policy, policy.registeredAtUnixMs || clock.now());
       if (outcome.isErr()) throw new Error(`policy ${policy.policyId}: ${outcome.error}`);
@@ -99,7 +100,7 @@ class Runtime implements MacpRuntime {
       clock,
       limits,
       logger,
-      new ModeRegistry(modeEntries(options.modes ?? [])),
+      modes,
       policies,
       new SessionTable(),
       new SessionLog(options.store ?? createMemoryStore(), logger),
@@ -132,12 +133,17 @@ class Runtime implements MacpRuntime {
 
   send(envelope: Envelope | undefined, caller: Caller): Promise<Outcome<Ack>> {
     try {
-      // Promise.resolve passes a promise through as it is.
-      const result = Promise.resolve(this.accept(envelope, caller));
+      const answer = this.accept(envelope, caller);
       const settled = this.observer?.sendSettled;
-      if (settled === undefined) return result;
-      return result.then((outcome) => {
-        settled.call(this.observer, envelope, outcome);
+      if (!(answer instanceof Promise)) {
+        // Answered at once (the usual case): tell the observer now rather than
+        // after a promise hop, which costs a microtask per call.
+        settled?.call(this.observer, envelope, answer, caller);
+        return Promise.resolve(answer);
+      }
+      if (settled === undefined) return answer;
+      return answer.then((outcome) => {
+        settled.call(this.observer, envelope, outcome, caller);
         return outcome;
       });
     } catch (cause) {

@@ -90,6 +90,52 @@ describe("the core's import graph", () => {
   });
 });
 
+/** The graph of the folders under src (root modules left out): folder → folders it imports from. */
+function folderGraph(graph: ReadonlyMap<string, readonly string[]>): Map<string, string[]> {
+  const folderOf = (module: string) => (module.includes("/") ? module.split("/")[0] : undefined);
+  const folders = new Map<string, Set<string>>();
+  for (const [from, targets] of graph) {
+    const source = folderOf(from);
+    if (source === undefined) continue;
+    const edges = folders.get(source) ?? new Set<string>();
+    folders.set(source, edges);
+    for (const target of targets) {
+      const folder = folderOf(target);
+      if (folder !== undefined && folder !== source) edges.add(folder);
+    }
+  }
+  return new Map([...folders].map(([folder, edges]) => [folder, [...edges]]));
+}
+
+/** The part of a graph reachable from `roots`. */
+function reachableFrom(
+  graph: ReadonlyMap<string, readonly string[]>,
+  roots: readonly string[],
+): Map<string, readonly string[]> {
+  const reached = new Map<string, readonly string[]>();
+  const visit = (node: string) => {
+    if (reached.has(node)) return;
+    const edges = graph.get(node) ?? [];
+    reached.set(node, edges);
+    for (const next of edges) visit(next);
+  };
+  for (const root of roots) visit(root);
+  return reached;
+}
+
+describe("the core's folders", () => {
+  const folders = folderGraph(importGraph());
+
+  it("have no cycle through the modes and the policy folders", () => {
+    expect(folders.get("modes")).toContain("policy");
+    expect(findCycle(reachableFrom(folders, ["modes", "policy"]))).toBeUndefined();
+  });
+
+  it("keep the policy folder generic: it imports no concrete mode", () => {
+    expect(folders.get("policy")).not.toContain("modes");
+  });
+});
+
 describe("findCycle", () => {
   it("finds a cycle through several modules", () => {
     const graph = new Map([

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import * as core from "../src/index.js";
 import * as testing from "../src/testing/index.js";
+import * as wire from "../src/wire/index.js";
 
 describe("@macp/core exports", () => {
   it("are the runtime, its options and ports, and nothing internal", () => {
@@ -13,9 +14,7 @@ describe("@macp/core exports", () => {
       "DECISION_MODE",
       "DEFAULT_LIMITS",
       "DEFAULT_POLICY_ID",
-      "ERROR_DETAILS_TRAILER",
       "ErrorCode",
-      "GrpcStatus",
       "HANDOFF_MODE",
       "MULTI_ROUND_MODE",
       "MacpStreamError",
@@ -23,10 +22,9 @@ describe("@macp/core exports", () => {
       "QUORUM_MODE",
       "STANDARD_MODE_ORDER",
       "TASK_MODE",
+      "builtInPolicyRules",
       "composeObservers",
-      "controlRefusal",
       "createDevIdentity",
-      "createHealthState",
       "createIdentity",
       "createMemoryStore",
       "createRuntime",
@@ -36,20 +34,10 @@ describe("@macp/core exports", () => {
       "isAuthenticated",
       "isJsonObject",
       "isSharedStore",
-      "linkSignals",
       "loadPolicyFile",
       "macpError",
-      "nackAck",
-      "pipeSessionStream",
-      "sendRefusal",
       "serializeModeState",
-      "statusOf",
-      "streamTerminationOf",
-      "toWireError",
       "validateCommitmentPayload",
-      "validatePolicyRules",
-      "watchHealth",
-      "wireRuleOf",
     ]);
   });
 
@@ -67,6 +55,24 @@ describe("@macp/core exports", () => {
       "startPayload",
       "take",
       "voteEnvelope",
+    ]);
+  });
+
+  it("keep what transports share on @macp/core/wire", () => {
+    expect(Object.keys(wire).sort()).toEqual([
+      "ERROR_DETAILS_TRAILER",
+      "GrpcStatus",
+      "controlRefusal",
+      "createHealthState",
+      "linkSignals",
+      "nackAck",
+      "pipeSessionStream",
+      "sendRefusal",
+      "statusOf",
+      "streamTerminationOf",
+      "toWireError",
+      "watchHealth",
+      "wireRuleOf",
     ]);
   });
 

@@ -12,19 +12,21 @@ import { status } from "@grpc/grpc-js";
 import {
   type Caller,
   type Clock,
+  type MacpError,
+  type MacpRuntime,
+  MacpStreamError,
+} from "@macp/core";
+import {
   controlRefusal,
   createHealthState,
   type HealthState,
   linkSignals,
-  type MacpError,
-  type MacpRuntime,
-  MacpStreamError,
   pipeSessionStream,
   type Refusal,
   sendRefusal,
   streamTerminationOf,
   watchHealth,
-} from "@macp/core";
+} from "@macp/core/wire";
 import {
   type Ack,
   type CancelSessionRequest,

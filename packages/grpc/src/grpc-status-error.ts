@@ -1,5 +1,6 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
-import { ERROR_DETAILS_TRAILER, type MacpError, statusOf, type WireStatus } from "@macp/core";
+import type { MacpError } from "@macp/core";
+import { ERROR_DETAILS_TRAILER, statusOf, type WireStatus } from "@macp/core/wire";
 
 /** Ends a call with a gRPC status: what the handlers throw, and what `toServiceError` reads. */
 export class GrpcStatusError extends Error {

@@ -1,10 +1,6 @@
 import { Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
-import {
-  createHealthState,
-  type HealthState,
-  type MacpRuntime,
-  type RuntimeLogger,
-} from "@macp/core";
+import type { MacpRuntime, RuntimeLogger } from "@macp/core";
+import { createHealthState, type HealthState } from "@macp/core/wire";
 import { addMacpGrpcServices, type MacpGrpcServicesOptions } from "./add-macp-grpc-services.js";
 
 /** The default request-size limit: the 1 MiB payload limit plus 64 KiB for the rest of the envelope (core.md §20). */

@@ -1,7 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { status } from "@grpc/grpc-js";
 import { statusCodeOf, toStatusError } from "@macp/connect";
-import { ERROR_DETAILS_TRAILER, ErrorCode, macpError } from "@macp/core";
+import { ErrorCode, macpError } from "@macp/core";
+import { ERROR_DETAILS_TRAILER } from "@macp/core/wire";
 import { GrpcStatusError, toServiceError } from "@macp/grpc";
 import { describe, expect, it } from "vitest";
 

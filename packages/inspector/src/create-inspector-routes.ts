@@ -8,11 +8,11 @@ import {
   ErrorCode,
   type Identity,
   isAuthenticated,
-  linkSignals,
   type MacpRuntime,
   MacpStreamError,
   macpError,
 } from "@macp/core";
+import { linkSignals } from "@macp/core/wire";
 import { type Envelope, inspector, StreamSessionRequestSchema } from "@macp/proto";
 import { type BoundedFeed, createBoundedFeed } from "./bounded-feed.js";
 import { decodePayload } from "./payload-schemas.js";
@@ -24,7 +24,7 @@ type RefusalInit = MessageInitShape<typeof inspector.RefusalSchema>;
 export interface InspectorRoutesOptions {
   /** Resolves the caller from the request headers, exactly as for MACPRuntimeService. */
   authenticate(headers: Headers): Caller | Promise<Caller>;
-  /** Where refusals are observed: pass the runtime through `refusals.observe()` before serving it. */
+  /** Where refusals are recorded: its `observer` must observe the runtime (`createRuntime({ observer })`). */
   readonly refusals: RefusalLog;
   /** The runtime's clock, for snapshot times and GetClock. Default: the wall clock. */
   readonly clock?: Clock;
@@ -146,9 +146,11 @@ export function createInspectorRoutes(
             for await (const output of stream.outputs) {
               if (output.kind === "error") throw new MacpStreamError(output.error);
               sequence++;
-              verdict.accepted(output.envelope);
               // The history replay is paced on the page: it waits for room, it does not overflow.
               await feed.waitForRoom();
+              // Only now, so a snapshot pushed meanwhile (a lifecycle event) never
+              // shows a verdict before the entry it comes from.
+              verdict.accepted(output.envelope);
               feed.push({
                 item: { case: "entry", value: timelineEntry(sequence, output.envelope) },
               });

@@ -1,4 +1,4 @@
-import type { Caller, Clock, MacpError, MacpRuntime, SessionStream } from "@macp/core";
+import type { Caller, Clock, MacpError, RuntimeObserver } from "@macp/core";
 import { isAuthenticated } from "@macp/core";
 import type { Envelope } from "@macp/proto";
 
@@ -33,11 +33,11 @@ export interface RefusalLog {
   /** Calls `listener` for every refusal recorded from now on; returns the unsubscribe. */
   follow(listener: (refusal: RefusalRecord) => void): () => void;
   /**
-   * The runtime with its refusals recorded here: Send refusals (the NACKs)
-   * and the inline errors of StreamSession calls. Everything else passes
-   * through untouched.
+   * Records the runtime's refusals here: Send refusals (the NACKs) and the
+   * inline errors of StreamSession calls. Pass it to `createRuntime({ observer })`
+   * (with `composeObservers` next to other observers).
    */
-  observe(runtime: MacpRuntime): MacpRuntime;
+  readonly observer: RuntimeObserver;
 }
 
 export function createRefusalLog(options: RefusalLogOptions): RefusalLog {
@@ -56,103 +56,31 @@ export function createRefusalLog(options: RefusalLogOptions): RefusalLog {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    observe: (runtime) => observeRefusals(runtime, log, options.clock),
+    observer: {
+      sendSettled(envelope, outcome, caller) {
+        if (outcome.isOk()) return;
+        log.record({
+          envelope,
+          caller: callerName(caller),
+          error: outcome.error,
+          refusedAtMs: options.clock.now(),
+          rpc: "Send",
+        });
+      },
+      streamRefused(envelope, error, caller) {
+        log.record({
+          envelope,
+          caller: caller.sender,
+          error,
+          refusedAtMs: options.clock.now(),
+          rpc: "StreamSession",
+        });
+      },
+    },
   };
   return log;
 }
 
-type SendLike = (
-  envelope: Envelope | undefined,
-  caller: Caller,
-) => { isErr(): boolean } | Promise<{ isErr(): boolean }>;
-
-/**
- * A proxy rather than a full wrapper object: only the send methods and
- * openSessionStream are intercepted, so the runtime's interface can grow or
- * shrink (a synchronous send variant, new RPCs) without touching this.
- */
-function observeRefusals(runtime: MacpRuntime, log: RefusalLog, clock: Clock): MacpRuntime {
-  const callerName = (caller: Caller): string => (isAuthenticated(caller) ? caller.sender : "");
-  const recordSendResult = (
-    result: { isErr(): boolean },
-    envelope: Envelope | undefined,
-    caller: Caller,
-  ): void => {
-    if (!result.isErr()) return;
-    const error = (result as unknown as { error: MacpError }).error;
-    log.record({
-      envelope,
-      caller: callerName(caller),
-      error,
-      refusedAtMs: clock.now(),
-      rpc: "Send",
-    });
-  };
-  const wrapSend = (send: SendLike): SendLike => {
-    return (envelope, caller) => {
-      const result = send(envelope, caller);
-      if (result instanceof Promise) {
-        return result.then((settled) => {
-          recordSendResult(settled, envelope, caller);
-          return settled;
-        });
-      }
-      recordSendResult(result, envelope, caller);
-      return result;
-    };
-  };
-  const openSessionStream: MacpRuntime["openSessionStream"] = (caller, signal) =>
-    runtime
-      .openSessionStream(caller, signal)
-      .map((stream) => watchStream(stream, callerName(caller), log, clock));
-
-  return new Proxy(runtime, {
-    get(target, property) {
-      const value: unknown = Reflect.get(target, property);
-      if (typeof value !== "function") return value;
-      if (property === "openSessionStream") return openSessionStream;
-      const bound = value.bind(target);
-      return property === "send" || property === "sendNow" ? wrapSend(bound as SendLike) : bound;
-    },
-  });
-}
-
-const RECENT_FRAMES = 256;
-
-/** Records the inline errors of a StreamSession call, matching each to the envelope it answers. */
-function watchStream(
-  stream: SessionStream,
-  caller: string,
-  log: RefusalLog,
-  clock: Clock,
-): SessionStream {
-  // Inline errors name the refused message_id; the client's recent envelopes
-  // are kept by id (bounded: the reader may lag behind the frames).
-  const sent = new Map<string, Envelope>();
-  return {
-    push(frame) {
-      if (frame.envelope !== undefined) {
-        sent.set(frame.envelope.messageId, frame.envelope);
-        if (sent.size > RECENT_FRAMES) sent.delete(sent.keys().next().value as string);
-      }
-      return stream.push(frame);
-    },
-    end: () => stream.end(),
-    outputs: {
-      async *[Symbol.asyncIterator]() {
-        for await (const output of stream.outputs) {
-          if (output.kind === "error" && output.messageId !== "") {
-            log.record({
-              envelope: sent.get(output.messageId),
-              caller,
-              error: output.error,
-              refusedAtMs: clock.now(),
-              rpc: "StreamSession",
-            });
-          }
-          yield output;
-        }
-      },
-    },
-  };
+function callerName(caller: Caller): string {
+  return isAuthenticated(caller) ? caller.sender : "";
 }

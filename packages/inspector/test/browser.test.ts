@@ -75,7 +75,7 @@ async function startRuntime(
   const url = await new Promise<string>((resolve, reject) => {
     child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
       output += chunk;
-      const found = /"url":"(http:\/\/[^"]+)"[^\n]*listening/.exec(output);
+      const found = /"httpUrl":"(http:\/\/[^"]+)"[^\n]*listening/.exec(output);
       if (found?.[1] !== undefined) resolve(found[1]);
     });
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {

@@ -12,7 +12,7 @@ export function startInspectedServer(port = 8080): Promise<Server> {
   const authenticate = (headers: Headers) =>
     createDevIdentity(headers.get("authorization")?.replace(/^Bearer /, "") ?? "anonymous");
   const refusals = createRefusalLog({ clock });
-  const runtime = refusals.observe(createRuntime({ clock }));
+  const runtime = createRuntime({ clock, observer: refusals.observer });
   const page = createInspectorPage();
 
   const handler = connectNodeAdapter({

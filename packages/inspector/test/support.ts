@@ -42,12 +42,11 @@ export interface Served {
 
 export function serve(options: { streamBuffer?: number } = {}): Served {
   const clock = { now: () => Date.now() };
-  const runtime = createRuntime({ clock });
   const refusals = createRefusalLog({ clock });
-  const observed = refusals.observe(runtime);
+  const runtime = createRuntime({ clock, observer: refusals.observer });
   const transport = createRouterTransport((router) => {
-    createMacpRoutes(observed, { authenticate, clock })(router);
-    createInspectorRoutes(observed, {
+    createMacpRoutes(runtime, { authenticate, clock })(router);
+    createInspectorRoutes(runtime, {
       authenticate,
       refusals,
       clock,

@@ -5,7 +5,7 @@
 import type { Dirent } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { loadPolicyFile, type PolicyDefinition } from "@macp/core";
+import { builtInPolicyRules, loadPolicyFile, type PolicyDefinition } from "@macp/core";
 
 /** Thrown for anything wrong in the directory; the message starts with `MACP_POLICIES_DIR:`. */
 export class PoliciesDirError extends Error {
@@ -52,7 +52,7 @@ export async function loadPoliciesDir(directory: string): Promise<PolicyDefiniti
     } catch (error) {
       throw new PoliciesDirError(`${path} is not valid JSON: ${describe(error)}`);
     }
-    const loaded = loadPolicyFile(document);
+    const loaded = loadPolicyFile(document, builtInPolicyRules);
     if (loaded.isErr()) {
       throw new PoliciesDirError(`${path}: ${loaded.error.message}`);
     }

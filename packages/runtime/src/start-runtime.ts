@@ -18,6 +18,7 @@ import {
   type SessionStore,
 } from "@macp/core";
 import { routeGrpcJsLogs, startMacpGrpcServer } from "@macp/grpc";
+import { createRefusalLog } from "@macp/inspector";
 import { type FileStore, openFileStore } from "@macp/store-file";
 import { createPostgresStore } from "@macp/store-postgres";
 import { formatAddress, type MetricsAddress, type RuntimeConfig } from "./config.js";
@@ -106,6 +107,7 @@ export async function startRuntime(
 
     const policies = await loadPolicies(config, logger);
     const metrics = createRuntimeMetrics();
+    const refusals = config.inspector ? createRefusalLog({ clock }) : undefined;
 
     runtime = createRuntime({
       clock,
@@ -126,7 +128,7 @@ export async function startRuntime(
       },
       logger: runtimeLogger,
       strictRecovery: config.strictRecovery,
-      observer: composeObservers(metrics.observer, retention?.observer),
+      observer: composeObservers(metrics.observer, retention?.observer, refusals?.observer),
     });
     metrics.watchSessions(runtime);
     let report: Awaited<ReturnType<MacpRuntime["recover"]>>;
@@ -150,15 +152,15 @@ export async function startRuntime(
       auth.authenticate(headers),
     );
     let inspector: InspectorMount | undefined;
-    if (config.inspector) {
+    if (refusals !== undefined) {
       try {
-        inspector = mountInspector(runtime, { clock, authenticate });
+        inspector = mountInspector(runtime, { clock, authenticate, refusals });
       } catch (error) {
         throw new StartupError("MACP_INSPECTOR", describe(error));
       }
     }
     server = await listen(config, {
-      runtime: inspector?.runtime ?? runtime,
+      runtime,
       authenticate,
       clock,
       tls,

@@ -5,10 +5,11 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { startEnvelope } from "@macp/core/testing";
 import { type Ack, MACPRuntimeService } from "@macp/proto";
 import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { envelope, newSessionId, sessionStartPayload } from "../src/examples/support.js";
+import { envelope, newSessionId } from "../src/examples/support.js";
 import type { RunningRuntime } from "../src/start-runtime.js";
 import { LISTENERS, startTestRuntime } from "./helpers.js";
 
@@ -53,15 +54,8 @@ describe.each(LISTENERS)("auth matrix over %s", (_listener, urlOf) => {
 
   const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
-  function start(sessionId: string, sender: string, participants: string[], mode = DECISION) {
-    return envelope({
-      mode,
-      sessionId,
-      sender,
-      messageType: "SessionStart",
-      payload: sessionStartPayload({ intent: "auth matrix", participants }),
-    });
-  }
+  const start = (sessionId: string, sender: string, participants: string[], mode = DECISION) =>
+    startEnvelope(sessionId, sender, { participants, mode });
 
   async function send(
     token: string,

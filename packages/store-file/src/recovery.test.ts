@@ -2,16 +2,15 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { create, toBinary } from "@bufbuild/protobuf";
 import { createDevIdentity, createRuntime, type MacpRuntime, type RuntimeLogger } from "@macp/core";
 import {
-  CommitmentPayloadSchema,
-  decision,
-  type Envelope,
-  EnvelopeSchema,
-  SessionStartPayloadSchema,
-  SessionState,
-} from "@macp/proto";
+  commitmentEnvelope as commitment,
+  proposalEnvelope,
+  SimulatedClock,
+  startEnvelope,
+  voteEnvelope,
+} from "@macp/core/testing";
+import { type Envelope, SessionState } from "@macp/proto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createFileStore, type FileStore } from "./index.js";
 import { logFileName } from "./log-file.js";
@@ -19,12 +18,10 @@ import { logFileName } from "./log-file.js";
 // The file store under the real kernel: what a runtime acknowledged must come
 // back identical after a restart, including sessions that ended or were deleted.
 
-const DECISION = "macp.mode.decision.v1";
 const quiet: RuntimeLogger = { info() {}, warn() {}, error() {} };
 
 let directory: string;
-let counter = 0;
-const clock = { time: 1_750_000_000_000, now: () => clock.time };
+const clock = new SimulatedClock();
 
 beforeEach(async () => {
   directory = await mkdtemp(join(tmpdir(), "macp-store-recovery-"));
@@ -34,69 +31,12 @@ afterEach(async () => {
   await rm(directory, { recursive: true, force: true });
 });
 
-function envelope(
-  sessionId: string,
-  sender: string,
-  messageType: string,
-  payload: Uint8Array,
-  messageId = `m-${++counter}`,
-): Envelope {
-  return create(EnvelopeSchema, {
-    macpVersion: "1.0",
-    mode: DECISION,
-    messageType,
-    messageId,
-    sessionId,
-    sender,
-    timestampUnixMs: BigInt(clock.time),
-    payload,
-  });
-}
-
-function start(sessionId: string, sender: string, participants: string[]): Envelope {
-  const payload = create(SessionStartPayloadSchema, {
-    intent: "recovery test",
-    participants,
-    modeVersion: "1.0.0",
-    configurationVersion: "cfg-1",
-    ttlMs: 60_000n,
-  });
-  return envelope(
-    sessionId,
-    sender,
-    "SessionStart",
-    toBinary(SessionStartPayloadSchema, payload),
-    `start-${sessionId}`,
-  );
-}
-
-function proposal(sessionId: string, sender: string, proposalId: string): Envelope {
-  const payload = create(decision.ProposalPayloadSchema, {
-    proposalId,
-    option: `option ${proposalId}`,
-    rationale: "because",
-  });
-  return envelope(sessionId, sender, "Proposal", toBinary(decision.ProposalPayloadSchema, payload));
-}
-
-function vote(sessionId: string, sender: string, proposalId: string): Envelope {
-  const payload = create(decision.VotePayloadSchema, { proposalId, vote: "APPROVE", reason: "ok" });
-  return envelope(sessionId, sender, "Vote", toBinary(decision.VotePayloadSchema, payload));
-}
-
-function commitment(sessionId: string, sender: string): Envelope {
-  const payload = create(CommitmentPayloadSchema, {
-    commitmentId: "c1",
-    action: "decision.selected",
-    authorityScope: "test",
-    reason: "done",
-    modeVersion: "1.0.0",
-    configurationVersion: "cfg-1",
-    policyVersion: "",
-    outcomePositive: true,
-  });
-  return envelope(sessionId, sender, "Commitment", toBinary(CommitmentPayloadSchema, payload));
-}
+const start = (sessionId: string, sender: string, participants: string[]) =>
+  startEnvelope(sessionId, sender, { participants });
+const proposal = (sessionId: string, sender: string, proposalId: string) =>
+  proposalEnvelope(sessionId, sender, proposalId);
+const vote = (sessionId: string, sender: string, proposalId: string) =>
+  voteEnvelope(sessionId, sender, "APPROVE", proposalId);
 
 async function send(runtime: MacpRuntime, env: Envelope): Promise<{ duplicate: boolean }> {
   const result = await runtime.send(env, createDevIdentity(env.sender));
@@ -132,7 +72,7 @@ describe("recovery through the runtime", () => {
 
     const suspended = randomUUID();
     await send(runtime, start(suspended, "agent://a", participants));
-    clock.time += 1_000;
+    clock.advance(1_000);
     expect(
       (await runtime.suspendSession(suspended, "pause", createDevIdentity("agent://a"))).isOk(),
     ).toBe(true);
@@ -149,7 +89,7 @@ describe("recovery through the runtime", () => {
       busy.map(async (sessionId, i) => {
         await send(runtime, start(sessionId, "agent://a", participants));
         for (let n = 0; n < 4; n++) {
-          clock.time += 7;
+          clock.advance(7);
           await send(runtime, proposal(sessionId, participants[(i + n) % 3] as string, `p${n}`));
         }
       }),

@@ -68,6 +68,7 @@ const COMPONENTS: readonly [RegExp, string][] = [
   [/node_modules\/ajv/, "ajv"],
   [/packages\/core\//, "@macp/core"],
   [/packages\/connect\//, "@macp/connect"],
+  [/packages\/grpc\//, "@macp/grpc"],
   [/packages\/auth\//, "@macp/auth"],
   [/packages\/runtime\//, "@macp/runtime"],
   [/packages\/proto\//, "@macp/proto"],

@@ -270,6 +270,7 @@ export class SessionStreamHandler implements SessionStream {
       sessionId: this.bound ?? envelope.sessionId,
       messageId: envelope.messageId,
     });
+    this.kernel.observer?.streamRefused?.(envelope, error, this.identity);
   }
 
   /**

@@ -1,10 +1,12 @@
 import { clone } from "@bufbuild/protobuf";
 import { type ModeDescriptor, ModeDescriptorSchema } from "@macp/proto";
 import type { ModeEntry } from "../mode-handler.js";
+import type { PolicyRulesCheck } from "../policy/rules-validation.js";
 import type { RegistryOutcome } from "../runtime-api.js";
 import { compareByteOrder } from "../text/byte-order.js";
 import { builtInModes, STANDARD_MODE_ORDER } from "./built-in-modes.js";
 import { COMMITMENT } from "./commitment.js";
+import { decisionPolicyRules } from "./decision/decision-rules.js";
 import { createPassthroughMode } from "./passthrough/passthrough-mode.js";
 
 /** Names under this prefix belong to the standard modes; extensions may not take them. */
@@ -29,6 +31,15 @@ export class ModeRegistry {
 
   get(mode: string): ModeEntry | undefined {
     return this.#entries.get(mode);
+  }
+
+  /**
+   * The rules check for a policy targeting `mode` (the policy registry's
+   * lookup): the mode's own, and Decision's for "*" policies (modes.md §9.5).
+   */
+  policyRulesFor(mode: string): PolicyRulesCheck | undefined {
+    if (mode === "*") return decisionPolicyRules;
+    return this.#entries.get(mode)?.handler.policyRules;
   }
 
   /** RegisterExtMode: validates the descriptor and backs it with the passthrough handler. */
@@ -124,6 +135,17 @@ export class ModeRegistry {
   allNames(): string[] {
     return [...this.#entries.keys()].sort(compareByteOrder);
   }
+}
+
+let builtIns: ModeRegistry | undefined;
+
+/**
+ * The built-in modes' policy rules checks ("*" read as Decision), for checking
+ * policy files before a runtime exists (`loadPolicyFile(json, builtInPolicyRules)`).
+ */
+export function builtInPolicyRules(mode: string): PolicyRulesCheck | undefined {
+  builtIns ??= new ModeRegistry();
+  return builtIns.policyRulesFor(mode);
 }
 
 function sortedByName(entries: ModeEntry[]): ModeEntry[] {

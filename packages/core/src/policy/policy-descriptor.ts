@@ -4,7 +4,7 @@ import { err, ok, type Result } from "neverthrow";
 import { isJsonObject, type JsonObject, nestsDeeperThan } from "../json.js";
 import { frozenJsonCopy } from "./frozen-json.js";
 import { DEFAULT_POLICY_ID, type PolicyDefinition } from "./policy-definition.js";
-import { parseRulesText, validatePolicyRules } from "./rules-validation.js";
+import { type PolicyRulesLookup, parseRulesText, validatePolicyRules } from "./rules-validation.js";
 
 /** A policy as a caller submits it: everything but the registration time. */
 export type PolicyInput = Omit<PolicyDefinition, "registeredAtUnixMs">;
@@ -27,15 +27,20 @@ const INVALID = "INVALID_POLICY_DEFINITION";
  * (modes.md §9.5 steps 1–7), with the two fixes the spec recommends:
  * schema_version must be 1 or 2, and (in {@link policyInputFromDescriptor})
  * unparseable rules are refused rather than read as `{}`. Uniqueness is the
- * registry's check.
+ * registry's check. `modeRules` gives the target mode's own rules check.
  */
-export function validatePolicyInput(input: PolicyInput): Result<void, string> {
+export function validatePolicyInput(
+  input: PolicyInput,
+  modeRules: PolicyRulesLookup,
+): Result<void, string> {
   return checkIdentity(input.policyId, input.schemaVersion).andThen(() => {
     if (!isJsonObject(input.rules)) return err(`${INVALID}: rules must be a JSON object`);
     if (nestsDeeperThan(input.rules, MAX_RULES_DEPTH)) {
       return err(`${INVALID}: rules nest deeper than ${MAX_RULES_DEPTH} levels`);
     }
-    return validatePolicyRules(input.mode, input.rules).mapErr((reason) => `${INVALID}: ${reason}`);
+    return validatePolicyRules(input.rules, modeRules(input.mode)).mapErr(
+      (reason) => `${INVALID}: ${reason}`,
+    );
   });
 }
 

@@ -3,6 +3,7 @@ import { ErrorCode, type MacpError, macpError } from "../errors.js";
 import { isJsonObject } from "../json.js";
 import type { PolicyDefinition } from "./policy-definition.js";
 import { freezePolicy, validatePolicyInput } from "./policy-descriptor.js";
+import type { PolicyRulesLookup } from "./rules-validation.js";
 
 const REQUIRED_KEYS = ["policy_id", "mode", "description", "rules", "schema_version"] as const;
 
@@ -11,8 +12,13 @@ const REQUIRED_KEYS = ["policy_id", "mode", "description", "rules", "schema_vers
  * object with all five keys, `rules` an actual JSON object, then the
  * RegisterPolicy checks. Uniqueness across files is the registry's check. The
  * host reads and JSON-parses the file and treats any error as fatal at start-up.
+ * Without `modeRules` only the checks every mode shares run here; the runtime
+ * applies the target mode's own rules check when it registers the policy.
  */
-export function loadPolicyFile(json: unknown): Result<PolicyDefinition, MacpError> {
+export function loadPolicyFile(
+  json: unknown,
+  modeRules: PolicyRulesLookup = () => undefined,
+): Result<PolicyDefinition, MacpError> {
   const invalid = (reason: string) =>
     err(macpError(ErrorCode.INVALID_POLICY_DEFINITION, `policy file: ${reason}`));
   if (!isJsonObject(json)) return invalid("the document must be a JSON object");
@@ -28,7 +34,7 @@ export function loadPolicyFile(json: unknown): Result<PolicyDefinition, MacpErro
     return invalid("schema_version must be an integer");
   }
   const input = { policyId: policy_id, mode, description, rules, schemaVersion: schema_version };
-  const valid = validatePolicyInput(input);
+  const valid = validatePolicyInput(input, modeRules);
   if (valid.isErr()) return err(macpError(ErrorCode.INVALID_POLICY_DEFINITION, valid.error));
   return ok(freezePolicy(input, 0));
 }

@@ -1,6 +1,7 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { PolicyDescriptorSchema } from "@macp/proto";
 import { describe, expect, it } from "vitest";
+import { builtInPolicyRules as builtInRules } from "../modes/mode-registry.js";
 import { MAX_RULES_DEPTH, policyDescriptorOf } from "./policy-descriptor.js";
 import { loadPolicyFile } from "./policy-file.js";
 import { DEFAULT_POLICY, PolicyRegistry } from "./policy-registry.js";
@@ -19,7 +20,7 @@ function descriptor(overrides: MessageInitShape<typeof PolicyDescriptorSchema> =
 }
 
 function refusal(overrides: MessageInitShape<typeof PolicyDescriptorSchema>): string {
-  const result = new PolicyRegistry().register(descriptor(overrides), 5);
+  const result = new PolicyRegistry(builtInRules).register(descriptor(overrides), 5);
   expect(result.isErr()).toBe(true);
   return result._unsafeUnwrapErr();
 }
@@ -28,7 +29,7 @@ const rules = (value: unknown) => JSON.stringify(value);
 
 describe("PolicyRegistry: the default policy", () => {
   it("is always present with the RFC fields and the explicit default rules", () => {
-    const policy = new PolicyRegistry().get("policy.default");
+    const policy = new PolicyRegistry(builtInRules).get("policy.default");
     expect(policy).toEqual({
       policyId: "policy.default",
       mode: "*",
@@ -52,7 +53,7 @@ describe("PolicyRegistry: the default policy", () => {
 
   it("can be neither registered nor unregistered", () => {
     expect(refusal({ policyId: "policy.default" })).toContain("reserved");
-    const registry = new PolicyRegistry();
+    const registry = new PolicyRegistry(builtInRules);
     expect(registry.unregister("policy.default").isErr()).toBe(true);
     expect(registry.get("policy.default")).toBe(DEFAULT_POLICY);
   });
@@ -86,7 +87,7 @@ describe("PolicyRegistry: registration checks in order", () => {
   });
 
   it("reads empty rules as {}", () => {
-    const result = new PolicyRegistry().register(descriptor({ rules: "  " }), 1);
+    const result = new PolicyRegistry(builtInRules).register(descriptor({ rules: "  " }), 1);
     expect(result._unsafeUnwrap().rules).toEqual({});
   });
 
@@ -161,7 +162,7 @@ describe("PolicyRegistry: registration checks in order", () => {
   );
 
   it("accepts any object for a mode without a rules schema", () => {
-    const registry = new PolicyRegistry();
+    const registry = new PolicyRegistry(builtInRules);
     const free = { anything: ["goes"], commitment: "not even an object" };
     expect(
       registry.register(descriptor({ mode: "ext.custom.v1", rules: rules(free) }), 1).isOk(),
@@ -169,7 +170,7 @@ describe("PolicyRegistry: registration checks in order", () => {
   });
 
   it("accepts the spec's example policies", () => {
-    const registry = new PolicyRegistry();
+    const registry = new PolicyRegistry(builtInRules);
     const supermajority = {
       voting: { algorithm: "supermajority", threshold: 0.67, quorum: { type: "count", value: 3 } },
       objection_handling: { critical_severity_vetoes: true, veto_threshold: 1 },
@@ -198,13 +199,13 @@ describe("PolicyRegistry: registration checks in order", () => {
   });
 
   it("refuses a duplicate id with 'already registered'", () => {
-    const registry = new PolicyRegistry();
+    const registry = new PolicyRegistry(builtInRules);
     expect(registry.register(descriptor(), 1).isOk()).toBe(true);
     expect(registry.register(descriptor(), 2)._unsafeUnwrapErr()).toContain("already registered");
   });
 
   it("stamps the registration time and keeps a frozen copy of the rules", () => {
-    const registry = new PolicyRegistry();
+    const registry = new PolicyRegistry(builtInRules);
     const policy = registry
       .register(descriptor({ registeredAtUnixMs: 99n }), 1_234)
       ._unsafeUnwrap();
@@ -217,7 +218,7 @@ describe("PolicyRegistry: registration checks in order", () => {
 
 describe("PolicyRegistry: unregister, get, list", () => {
   it("refuses an unknown id and removes a registered one", () => {
-    const registry = new PolicyRegistry();
+    const registry = new PolicyRegistry(builtInRules);
     expect(registry.unregister("policy.nope")._unsafeUnwrapErr()).toContain("not found");
     registry.register(descriptor(), 1);
     expect(registry.unregister("policy.test.majority").isOk()).toBe(true);
@@ -225,7 +226,7 @@ describe("PolicyRegistry: unregister, get, list", () => {
   });
 
   it("lists by mode (with '*' policies) or all, sorted by id", () => {
-    const registry = new PolicyRegistry();
+    const registry = new PolicyRegistry(builtInRules);
     registry.register(
       descriptor({ policyId: "policy.z.task", mode: "macp.mode.task.v1", rules: "{}" }),
       1,
@@ -249,7 +250,7 @@ describe("PolicyRegistry: unregister, get, list", () => {
 });
 
 describe("PolicyRegistry.resolveForSession (modes.md §9.6)", () => {
-  const registry = new PolicyRegistry();
+  const registry = new PolicyRegistry(builtInRules);
   registry.register(descriptor(), 1);
 
   it("binds the default policy for an empty version", () => {
@@ -281,7 +282,7 @@ describe("PolicyRegistry.resolveForSession (modes.md §9.6)", () => {
 
 describe("policy descriptors and files", () => {
   it("converts a definition to a descriptor with JSON rules", () => {
-    const policy = new PolicyRegistry().register(descriptor(), 42)._unsafeUnwrap();
+    const policy = new PolicyRegistry(builtInRules).register(descriptor(), 42)._unsafeUnwrap();
     const wire = policyDescriptorOf(policy);
     expect(wire).toMatchObject({
       policyId: "policy.test.majority",
@@ -302,9 +303,9 @@ describe("policy descriptors and files", () => {
   };
 
   it("loads a valid policy file", () => {
-    const policy = loadPolicyFile(file)._unsafeUnwrap();
+    const policy = loadPolicyFile(file, builtInRules)._unsafeUnwrap();
     expect(policy).toMatchObject({ policyId: "policy.test.filepolicy", schemaVersion: 1 });
-    const registry = new PolicyRegistry();
+    const registry = new PolicyRegistry(builtInRules);
     expect(registry.registerDefinition(policy, 7)._unsafeUnwrap().registeredAtUnixMs).toBe(7);
     expect(registry.registerDefinition(policy, 8)._unsafeUnwrapErr()).toContain(
       "already registered",
@@ -333,9 +334,27 @@ describe("policy descriptors and files", () => {
     ["the reserved id", { policy_id: "policy.default" }],
     ["rules failing the schema", { rules: { voting: { algorithm: "coin" } } }],
   ])("refuses %s", (_label, overrides) => {
-    expect(loadPolicyFile({ ...file, ...overrides })._unsafeUnwrapErr().code).toBe(
+    expect(loadPolicyFile({ ...file, ...overrides }, builtInRules)._unsafeUnwrapErr().code).toBe(
       "INVALID_POLICY_DEFINITION",
     );
+  });
+});
+
+describe("policy files without the modes' rules checks", () => {
+  it("run only the shared checks; the registry still applies the mode's own", () => {
+    const file = {
+      policy_id: "policy.test.coin",
+      mode: DECISION,
+      description: "",
+      rules: { voting: { algorithm: "coin" } },
+      schema_version: 1,
+    };
+    const policy = loadPolicyFile(file)._unsafeUnwrap();
+    expect(
+      new PolicyRegistry(builtInRules).registerDefinition(policy, 1)._unsafeUnwrapErr(),
+    ).toContain("decision rules schema");
+    const roles = { ...file, rules: { commitment: { authority: "designated_role" } } };
+    expect(loadPolicyFile(roles)._unsafeUnwrapErr().message).toContain("designated_roles");
   });
 });
 
@@ -362,7 +381,7 @@ describe("deeply nested rules (regression: 3,000 levels overflowed the stack, an
   });
 
   it("accepts exactly the maximum depth and refuses one level more", () => {
-    const registry = new PolicyRegistry();
+    const registry = new PolicyRegistry(builtInRules);
     const deepest = descriptor({ mode: "ext.custom.v1", rules: nestedRulesText(MAX_RULES_DEPTH) });
     expect(registry.register(deepest, 1).isOk()).toBe(true);
     expect(

@@ -9,6 +9,7 @@ import {
   policyInputFromDescriptor,
   validatePolicyInput,
 } from "./policy-descriptor.js";
+import type { PolicyRulesLookup } from "./rules-validation.js";
 
 /**
  * The built-in default policy (RFC-MACP-0012 §5). Its rules spell out the
@@ -35,9 +36,16 @@ export const DEFAULT_POLICY: PolicyDefinition = freezePolicy(
 /**
  * The governance policy registry (modes.md §9). Pure bookkeeping: who may change
  * it, read-only mode and change notifications are the kernel's business.
+ * Each mode's own rules check comes through `modeRules` (the mode registry's),
+ * so this registry never knows a concrete mode.
  */
 export class PolicyRegistry {
   readonly #policies = new Map<string, PolicyDefinition>([[DEFAULT_POLICY_ID, DEFAULT_POLICY]]);
+  readonly #modeRules: PolicyRulesLookup;
+
+  constructor(modeRules: PolicyRulesLookup) {
+    this.#modeRules = modeRules;
+  }
 
   get(policyId: string): PolicyDefinition | undefined {
     return this.#policies.get(policyId);
@@ -55,7 +63,7 @@ export class PolicyRegistry {
 
   /** Registers an already-parsed policy (e.g. from MACP_POLICIES_DIR) with the same checks. */
   registerDefinition(input: PolicyInput, nowMs: number): Result<PolicyDefinition, string> {
-    const valid = validatePolicyInput(input);
+    const valid = validatePolicyInput(input, this.#modeRules);
     if (valid.isErr()) return err(valid.error);
     if (this.#policies.has(input.policyId)) {
       return err(`policy '${input.policyId}' is already registered`);

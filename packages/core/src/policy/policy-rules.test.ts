@@ -1,16 +1,16 @@
 import { describe, expect, it } from "vitest";
 import type { JsonObject } from "../json.js";
+import { parseDecisionRules } from "../modes/decision/decision-rules.js";
+import { parseHandoffRules } from "../modes/handoff/handoff-rules.js";
+import { parseProposalRules } from "../modes/proposal/proposal-rules.js";
+import { parseQuorumRules } from "../modes/quorum/quorum-rules.js";
+import { parseTaskRules } from "../modes/task/task-rules.js";
 import { frozenJsonCopy } from "./frozen-json.js";
 import {
   cachedCommitmentRules,
   commitmentRulesOrDefault,
   DEFAULT_COMMITMENT_RULES,
   memoizeByRules,
-  parseDecisionRules,
-  parseHandoffRules,
-  parseProposalRules,
-  parseQuorumRules,
-  parseTaskRules,
   rulesOrDefaults,
 } from "./policy-rules.js";
 

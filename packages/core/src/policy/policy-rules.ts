@@ -2,7 +2,9 @@ import { err, ok, type Result } from "neverthrow";
 import { isJsonObject, type JsonObject, type JsonValue } from "../json.js";
 import { isDeeplyFrozen } from "./frozen-json.js";
 
-// Typed views of a policy's `rules` object, one per standard mode (modes.md §9.9–§9.13).
+// What every mode's rules share: the reader that turns a policy's `rules` object
+// into a typed view, the commitment section (modes.md §0.5) and the caches.
+// Each mode's own view lives in its folder (modes/<mode>/<mode>-rules.ts).
 // Parsing follows the reference runtime's deserialisation: unknown keys are
 // ignored, missing keys take their defaults, a value of the wrong JSON type is
 // an error. Enum-like strings stay free-form here (an unknown algorithm fails at
@@ -21,56 +23,6 @@ export interface CommitmentRules {
   readonly allowDeclineOverApproval: boolean;
 }
 
-export type CriticalObjectionAction = "deny" | "finalize_decline" | "hold";
-
-export interface DecisionRules {
-  readonly voting: {
-    readonly algorithm: string;
-    readonly threshold: number;
-    readonly quorum: { readonly type: string; readonly value: number };
-    /** Voter id → weight; a voter missing from the map weighs 1. */
-    readonly weights: ReadonlyMap<string, number>;
-  };
-  readonly objectionHandling: {
-    readonly criticalSeverityVetoes: boolean;
-    readonly vetoThreshold: number;
-    readonly criticalObjectionAction: CriticalObjectionAction;
-  };
-  readonly evaluation: {
-    readonly minimumConfidence: number;
-    readonly requiredBeforeVoting: boolean;
-  };
-  readonly commitment: CommitmentRules;
-}
-
-export interface ProposalRules {
-  /** "all_parties" (default), "counterparty", "initiator"; anything else acts as all_parties. */
-  readonly acceptance: { readonly criterion: string };
-  /** 0 = unlimited. */
-  readonly counterProposal: { readonly maxRounds: number };
-  readonly rejection: { readonly terminalOnAnyReject: boolean };
-  readonly commitment: CommitmentRules;
-}
-
-export interface TaskRules {
-  readonly assignment: { readonly allowReassignmentOnReject: boolean };
-  readonly completion: { readonly requireOutput: boolean };
-  readonly commitment: CommitmentRules;
-}
-
-export interface QuorumRules {
-  /** `value` 0 means "no override of required_approvals". */
-  readonly threshold: { readonly type: string; readonly value: number };
-  readonly abstention: { readonly countsTowardQuorum: boolean; readonly interpretation: string };
-  readonly commitment: CommitmentRules;
-}
-
-export interface HandoffRules {
-  /** 0 = no implicit accept. */
-  readonly acceptance: { readonly implicitAcceptTimeoutMs: number };
-  readonly commitment: CommitmentRules;
-}
-
 export const DEFAULT_COMMITMENT_RULES: CommitmentRules = {
   authority: "initiator_only",
   designatedRoles: [],
@@ -79,7 +31,7 @@ export const DEFAULT_COMMITMENT_RULES: CommitmentRules = {
 };
 
 /** Reads fields out of a JSON object, collecting type problems instead of stopping at the first. */
-class RuleReader {
+export class RuleReader {
   readonly problems: string[] = [];
 
   section(parent: JsonObject, key: string, path: string): JsonObject {
@@ -216,114 +168,6 @@ export function memoizeByRules<R>(read: (rules: JsonObject) => R): (rules: JsonO
 
 /** {@link commitmentRulesOrDefault}, read once per immutable rules object. */
 export const cachedCommitmentRules = memoizeByRules(commitmentRulesOrDefault);
-
-export function parseDecisionRules(rules: JsonObject): Result<DecisionRules, string> {
-  const reader = new RuleReader();
-  const voting = reader.section(rules, "voting", "");
-  const quorum = reader.section(voting, "quorum", "voting.");
-  const objections = reader.section(rules, "objection_handling", "");
-  const evaluation = reader.section(rules, "evaluation", "");
-  return reader.finish<DecisionRules>({
-    voting: {
-      algorithm: reader.string(voting, "algorithm", "voting.", "none"),
-      threshold: reader.number(voting, "threshold", "voting.", 0.5),
-      quorum: {
-        type: reader.string(quorum, "type", "voting.quorum.", "count"),
-        value: reader.number(quorum, "value", "voting.quorum.", 0),
-      },
-      weights: reader.numberMap(voting, "weights", "voting."),
-    },
-    objectionHandling: {
-      criticalSeverityVetoes: reader.bool(
-        objections,
-        "critical_severity_vetoes",
-        "objection_handling.",
-        false,
-      ),
-      vetoThreshold: reader.unsigned(objections, "veto_threshold", "objection_handling.", 1),
-      criticalObjectionAction: reader.oneOf(
-        objections,
-        "critical_objection_action",
-        "objection_handling.",
-        ["deny", "finalize_decline", "hold"],
-        "deny",
-      ),
-    },
-    evaluation: {
-      minimumConfidence: reader.number(evaluation, "minimum_confidence", "evaluation.", 0),
-      requiredBeforeVoting: reader.bool(evaluation, "required_before_voting", "evaluation.", false),
-    },
-    commitment: reader.commitment(rules),
-  });
-}
-
-export function parseProposalRules(rules: JsonObject): Result<ProposalRules, string> {
-  const reader = new RuleReader();
-  const acceptance = reader.section(rules, "acceptance", "");
-  const counter = reader.section(rules, "counter_proposal", "");
-  const rejection = reader.section(rules, "rejection", "");
-  return reader.finish<ProposalRules>({
-    acceptance: { criterion: reader.string(acceptance, "criterion", "acceptance.", "all_parties") },
-    counterProposal: {
-      maxRounds: reader.unsigned(counter, "max_rounds", "counter_proposal.", 0),
-    },
-    rejection: {
-      terminalOnAnyReject: reader.bool(rejection, "terminal_on_any_reject", "rejection.", false),
-    },
-    commitment: reader.commitment(rules),
-  });
-}
-
-export function parseTaskRules(rules: JsonObject): Result<TaskRules, string> {
-  const reader = new RuleReader();
-  const assignment = reader.section(rules, "assignment", "");
-  const completion = reader.section(rules, "completion", "");
-  return reader.finish<TaskRules>({
-    assignment: {
-      allowReassignmentOnReject: reader.bool(
-        assignment,
-        "allow_reassignment_on_reject",
-        "assignment.",
-        false,
-      ),
-    },
-    completion: { requireOutput: reader.bool(completion, "require_output", "completion.", false) },
-    commitment: reader.commitment(rules),
-  });
-}
-
-export function parseQuorumRules(rules: JsonObject): Result<QuorumRules, string> {
-  const reader = new RuleReader();
-  const threshold = reader.section(rules, "threshold", "");
-  const abstention = reader.section(rules, "abstention", "");
-  return reader.finish<QuorumRules>({
-    threshold: {
-      type: reader.string(threshold, "type", "threshold.", "n_of_m"),
-      value: reader.number(threshold, "value", "threshold.", 0),
-    },
-    abstention: {
-      countsTowardQuorum: reader.bool(abstention, "counts_toward_quorum", "abstention.", false),
-      interpretation: reader.string(abstention, "interpretation", "abstention.", "neutral"),
-    },
-    commitment: reader.commitment(rules),
-  });
-}
-
-export function parseHandoffRules(rules: JsonObject): Result<HandoffRules, string> {
-  const reader = new RuleReader();
-  const acceptance = reader.section(rules, "acceptance", "");
-  return reader.finish<HandoffRules>({
-    acceptance: {
-      implicitAcceptTimeoutMs: reader.unsigned(
-        acceptance,
-        "implicit_accept_timeout_ms",
-        "acceptance.",
-        0,
-      ),
-    },
-    commitment: reader.commitment(rules),
-  });
-}
 
 /**
  * The rules a mode applies before Commitment (convergence criterion, reassignment,

@@ -1,114 +1,63 @@
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import { err, ok, type Result } from "neverthrow";
 import { isJsonObject, type JsonObject } from "../json.js";
-import { decisionRulesSchema } from "../modes/decision/decision-rules-schema.js";
-import { handoffRulesSchema } from "../modes/handoff/handoff-rules-schema.js";
-import { proposalRulesSchema } from "../modes/proposal/proposal-rules-schema.js";
-import { quorumRulesSchema } from "../modes/quorum/quorum-rules-schema.js";
-import { taskRulesSchema } from "../modes/task/task-rules-schema.js";
-import {
-  parseCommitmentRules,
-  parseDecisionRules,
-  parseHandoffRules,
-  parseProposalRules,
-  parseQuorumRules,
-  parseTaskRules,
-} from "./policy-rules.js";
-
-/** Which rule family a policy's `mode` selects. "*" policies are read as Decision rules (modes.md §9.5). */
-type RulesFamily = "decision" | "proposal" | "task" | "quorum" | "handoff" | "free-form";
-
-export function rulesFamilyOf(mode: string): RulesFamily {
-  switch (mode) {
-    case "*":
-    case "macp.mode.decision.v1":
-      return "decision";
-    case "macp.mode.proposal.v1":
-      return "proposal";
-    case "macp.mode.task.v1":
-      return "task";
-    case "macp.mode.quorum.v1":
-      return "quorum";
-    case "macp.mode.handoff.v1":
-      return "handoff";
-    default:
-      return "free-form";
-  }
-}
-
-const schemas = {
-  decision: decisionRulesSchema,
-  proposal: proposalRulesSchema,
-  task: taskRulesSchema,
-  quorum: quorumRulesSchema,
-  handoff: handoffRulesSchema,
-} as const;
-
-type SchemaFamily = keyof typeof schemas;
-
-// Compiling a schema is expensive and ajv refuses to add the same $id twice, so
-// each validator is compiled once, on first use, and shared.
-let compiledValidators: Map<SchemaFamily, ValidateFunction> | undefined;
-
-function validatorFor(family: SchemaFamily): ValidateFunction {
-  if (compiledValidators === undefined) {
-    // strict: false because the spec schemas use annotation keywords (default,
-    // description) inside if/then branches that ajv's strict mode would warn about.
-    const ajv = new Ajv2020({ allErrors: true, strict: false });
-    compiledValidators = new Map(
-      (Object.keys(schemas) as SchemaFamily[]).map((name) => [name, ajv.compile(schemas[name])]),
-    );
-  }
-  const validator = compiledValidators.get(family);
-  if (validator === undefined) throw new Error(`no rules schema for ${family}`);
-  return validator;
-}
-
-const parsers = {
-  decision: parseDecisionRules,
-  proposal: parseProposalRules,
-  task: parseTaskRules,
-  quorum: parseQuorumRules,
-  handoff: parseHandoffRules,
-} as const;
+import { parseCommitmentRules } from "./policy-rules.js";
 
 /**
- * Checks a `rules` object for a policy targeting `mode` (modes.md §9.5 steps 5–7):
- * the mode's JSON Schema, the runtime's typed reading, then the conditional
- * rules. Returns the reason it is refused, if it is.
+ * How a mode checks the `rules` of a policy that targets it (modes.md §9.5
+ * steps 5–6): its JSON Schema, its typed reading, its conditional rules. A
+ * mode brings one as `ModeHandler.policyRules`; a mode without one accepts any
+ * rules object. Returns the reason the rules are refused, if they are.
  */
-export function validatePolicyRules(mode: string, rules: JsonObject): Result<void, string> {
-  const family = rulesFamilyOf(mode);
-  if (family !== "free-form") {
-    const validate = validatorFor(family);
-    if (!validate(rules)) {
-      const detail = (validate.errors ?? [])
-        .map((error) => `${error.instancePath || "rules"} ${error.message ?? "is invalid"}`)
-        .join("; ");
-      return err(`rules do not match the ${family} rules schema: ${detail}`);
-    }
-    const typed = parsers[family](rules);
-    if (typed.isErr()) return err(`rules cannot be read as ${family} rules: ${typed.error}`);
-  }
-  if (family === "decision") {
-    const decision = parseDecisionRules(rules);
-    if (decision.isOk()) {
-      const { algorithm, threshold, weights } = decision.value.voting;
-      if (algorithm === "weighted" && weights.size === 0) {
-        return err("voting.algorithm 'weighted' requires non-empty voting.weights");
+export interface PolicyRulesCheck {
+  check(rules: JsonObject): Result<void, string>;
+}
+
+/** The rules check for a policy's `mode` ("*" included), or undefined for free-form rules. */
+export type PolicyRulesLookup = (mode: string) => PolicyRulesCheck | undefined;
+
+/**
+ * A check from a mode's JSON Schema and typed reader, plus any conditional
+ * rules the schema cannot say as clearly. The schema is compiled on first use.
+ */
+export function schemaRulesCheck<R>(
+  family: string,
+  schema: object,
+  parse: (rules: JsonObject) => Result<R, string>,
+  conditions: (rules: R) => Result<void, string> = () => ok(undefined),
+): PolicyRulesCheck {
+  let validate: ValidateFunction | undefined;
+  return {
+    check(rules) {
+      // strict: false because the spec schemas use annotation keywords (default,
+      // description) inside if/then branches that ajv's strict mode would warn about.
+      validate ??= new Ajv2020({ allErrors: true, strict: false }).compile(schema);
+      if (!validate(rules)) {
+        const detail = (validate.errors ?? [])
+          .map((error) => `${error.instancePath || "rules"} ${error.message ?? "is invalid"}`)
+          .join("; ");
+        return err(`rules do not match the ${family} rules schema: ${detail}`);
       }
-      // The default threshold (0.5) fails this too, so supermajority must name its threshold.
-      if (algorithm === "supermajority" && !(threshold > 0.5)) {
-        return err("voting.algorithm 'supermajority' requires voting.threshold > 0.5");
-      }
-    }
-  }
+      const typed = parse(rules);
+      if (typed.isErr()) return err(`rules cannot be read as ${family} rules: ${typed.error}`);
+      return conditions(typed.value);
+    },
+  };
+}
+
+/**
+ * Checks a policy's `rules` (modes.md §9.5 steps 5–7): the target mode's own
+ * check, if it has one, then the commitment rule every mode shares.
+ */
+export function validatePolicyRules(
+  rules: JsonObject,
+  modeRules: PolicyRulesCheck | undefined,
+): Result<void, string> {
+  const own = modeRules?.check(rules) ?? ok(undefined);
+  if (own.isErr()) return own;
+  // Free-form rules may carry an unreadable commitment section: it simply falls
+  // back to initiator-only, so only a readable designated_role needs checking.
   const commitment = parseCommitmentRules(rules);
-  if (family === "free-form" && commitment.isErr()) {
-    // Free-form rules are any object; only a designated_role needs checking, and
-    // an unreadable commitment section simply falls back to initiator-only.
-    return ok(undefined);
-  }
   if (
     commitment.isOk() &&
     commitment.value.authority === "designated_role" &&

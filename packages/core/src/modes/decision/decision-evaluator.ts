@@ -1,7 +1,7 @@
 import type { PolicyDefinition } from "../../policy/policy-definition.js";
-import { type DecisionRules, parseDecisionRules } from "../../policy/policy-rules.js";
 import { evaluateWithRules, type PolicyVerdict, verdictFrom } from "../../policy/policy-verdict.js";
 import { lowerCaseEquals, upperCaseEquals } from "../../text/letter-case.js";
+import { type DecisionRules, parseDecisionRules } from "./decision-rules.js";
 
 /** What the Decision evaluator reads of a session (modes.md §9.9). */
 export interface DecisionPolicyInput {

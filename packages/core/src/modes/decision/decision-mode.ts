@@ -18,6 +18,7 @@ import { PersistentMap } from "../persistent-map.js";
 import { PersistentNestedMap } from "../persistent-nested-map.js";
 import { mapJson } from "../state-json.js";
 import { evaluateDecisionPolicy } from "./decision-evaluator.js";
+import { decisionPolicyRules } from "./decision-rules.js";
 
 // macp.mode.decision.v1 (modes.md §2).
 
@@ -76,6 +77,7 @@ const VOTES = new Spellings(["APPROVE", "REJECT", "ABSTAIN"], "upper");
 type Step = Result<ModeStep<DecisionState>, MacpError>;
 
 export const decisionMode: ModeHandler<DecisionState> = {
+  policyRules: decisionPolicyRules,
   onSessionStart(session) {
     if (session.participants.length === 0) {
       return err(invalidEnvelope("a decision session needs at least one participant"));

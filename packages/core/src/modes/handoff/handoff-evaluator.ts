@@ -3,12 +3,12 @@
 // checks that only make sense for positive ones.
 
 import type { PolicyDefinition } from "../../policy/policy-definition.js";
-import { parseHandoffRules } from "../../policy/policy-rules.js";
 import {
   allowVerdict,
   evaluateWithRules,
   type PolicyVerdict,
 } from "../../policy/policy-verdict.js";
+import { parseHandoffRules } from "./handoff-rules.js";
 
 export interface HandoffPolicyInput {
   readonly outcomePositive: boolean;

@@ -10,7 +10,7 @@ import type {
   ModeStep,
   SessionView,
 } from "../../mode-handler.js";
-import { parseHandoffRules, rulesOrDefaults } from "../../policy/policy-rules.js";
+import { rulesOrDefaults } from "../../policy/policy-rules.js";
 import { verdictToResult } from "../../policy/policy-verdict.js";
 import { authorizeOrchestrated, COMMITMENT, validateCommitmentPayload } from "../commitment.js";
 import {
@@ -24,6 +24,7 @@ import {
 import { PersistentMap } from "../persistent-map.js";
 import { bytesJson, mapJson } from "../state-json.js";
 import { evaluateHandoffPolicy } from "./handoff-evaluator.js";
+import { handoffPolicyRules, parseHandoffRules } from "./handoff-rules.js";
 
 // macp.mode.handoff.v1 (modes.md §5), with the implicit accept of RFC-MACP-0012 §4.5.
 
@@ -66,6 +67,7 @@ export function implicitAcceptMessageId(handoffId: string): string {
 type Step = Result<ModeStep<HandoffState>, MacpError>;
 
 export const handoffMode: ModeHandler<HandoffState> = {
+  policyRules: handoffPolicyRules,
   onSessionStart(session) {
     if (session.participants.length < 2 || !isDeclaredParticipant(session, session.initiator)) {
       return err(

@@ -3,8 +3,8 @@
 // checks that only make sense for positive ones.
 
 import type { PolicyDefinition } from "../../policy/policy-definition.js";
-import { parseProposalRules } from "../../policy/policy-rules.js";
 import { evaluateWithRules, type PolicyVerdict, verdictFrom } from "../../policy/policy-verdict.js";
+import { parseProposalRules } from "./proposal-rules.js";
 
 export interface ProposalPolicyInput {
   /** Counter-proposals in the whole session (records that supersede another). */

@@ -3,11 +3,7 @@ import { err, ok, type Result } from "neverthrow";
 import { ErrorCode, type MacpError, macpError } from "../../errors.js";
 import type { JsonValue } from "../../json.js";
 import type { ModeHandler, ModeStep, SessionView } from "../../mode-handler.js";
-import {
-  type ProposalRules,
-  parseProposalRules,
-  rulesOrDefaults,
-} from "../../policy/policy-rules.js";
+import { rulesOrDefaults } from "../../policy/policy-rules.js";
 import { verdictToResult } from "../../policy/policy-verdict.js";
 import { COMMITMENT, checkCommitmentAuthority, validateCommitmentPayload } from "../commitment.js";
 import {
@@ -21,6 +17,7 @@ import {
 import { PersistentMap } from "../persistent-map.js";
 import { bytesJson, mapJson } from "../state-json.js";
 import { evaluateProposalPolicy } from "./proposal-evaluator.js";
+import { type ProposalRules, parseProposalRules, proposalPolicyRules } from "./proposal-rules.js";
 
 // macp.mode.proposal.v1 (modes.md §3).
 
@@ -62,6 +59,7 @@ export interface ProposalState {
 type Step = Result<ModeStep<ProposalState>, MacpError>;
 
 export const proposalMode: ModeHandler<ProposalState> = {
+  policyRules: proposalPolicyRules,
   onSessionStart(session) {
     if (session.participants.length === 0) {
       return err(invalidEnvelope("a proposal session needs at least one participant"));

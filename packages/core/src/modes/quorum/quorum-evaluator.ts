@@ -3,8 +3,8 @@
 // checks that only make sense for positive ones.
 
 import type { PolicyDefinition } from "../../policy/policy-definition.js";
-import { parseQuorumRules } from "../../policy/policy-rules.js";
 import { evaluateWithRules, type PolicyVerdict, verdictFrom } from "../../policy/policy-verdict.js";
+import { parseQuorumRules } from "./quorum-rules.js";
 
 export interface QuorumPolicyInput {
   readonly approvals: number;

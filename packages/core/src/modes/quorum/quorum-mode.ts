@@ -3,13 +3,14 @@ import { err, ok, type Result } from "neverthrow";
 import type { MacpError } from "../../errors.js";
 import type { JsonValue } from "../../json.js";
 import type { ModeHandler, ModeStep, SessionView } from "../../mode-handler.js";
-import { parseQuorumRules, rulesOrDefaults } from "../../policy/policy-rules.js";
+import { rulesOrDefaults } from "../../policy/policy-rules.js";
 import { verdictToResult } from "../../policy/policy-verdict.js";
 import { authorizeOrchestrated, COMMITMENT, validateCommitmentPayload } from "../commitment.js";
 import { decodePayload, invalidEnvelope, requireInitiator, withEntry } from "../mode-support.js";
 import { PersistentMap } from "../persistent-map.js";
 import { bytesJson, mapJson } from "../state-json.js";
 import { evaluateQuorumPolicy, percentageOfParticipants } from "./quorum-evaluator.js";
+import { parseQuorumRules, quorumPolicyRules } from "./quorum-rules.js";
 
 // macp.mode.quorum.v1 (modes.md §6).
 
@@ -46,6 +47,7 @@ const BALLOT_SCHEMAS = {
 type Step = Result<ModeStep<QuorumState>, MacpError>;
 
 export const quorumMode: ModeHandler<QuorumState> = {
+  policyRules: quorumPolicyRules,
   onSessionStart(session) {
     if (session.participants.length === 0) {
       return err(invalidEnvelope("a quorum session needs at least one participant"));

@@ -3,8 +3,8 @@
 // checks that only make sense for positive ones.
 
 import type { PolicyDefinition } from "../../policy/policy-definition.js";
-import { parseTaskRules } from "../../policy/policy-rules.js";
 import { evaluateWithRules, type PolicyVerdict, verdictFrom } from "../../policy/policy-verdict.js";
+import { parseTaskRules } from "./task-rules.js";
 
 export interface TaskPolicyInput {
   /** The terminal report is a TaskComplete with non-empty output. */

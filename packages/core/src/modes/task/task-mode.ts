@@ -3,7 +3,7 @@ import { err, ok, type Result } from "neverthrow";
 import type { MacpError } from "../../errors.js";
 import type { JsonValue } from "../../json.js";
 import type { ModeHandler, ModeStep, SessionView } from "../../mode-handler.js";
-import { parseTaskRules, rulesOrDefaults, type TaskRules } from "../../policy/policy-rules.js";
+import { rulesOrDefaults } from "../../policy/policy-rules.js";
 import { verdictToResult } from "../../policy/policy-verdict.js";
 import { authorizeOrchestrated, COMMITMENT, validateCommitmentPayload } from "../commitment.js";
 import {
@@ -16,6 +16,7 @@ import {
 } from "../mode-support.js";
 import { bytesJson } from "../state-json.js";
 import { evaluateTaskPolicy } from "./task-evaluator.js";
+import { parseTaskRules, type TaskRules, taskPolicyRules } from "./task-rules.js";
 
 // macp.mode.task.v1 (modes.md §4).
 
@@ -73,6 +74,7 @@ export interface TaskState {
 type Step = Result<ModeStep<TaskState>, MacpError>;
 
 export const taskMode: ModeHandler<TaskState> = {
+  policyRules: taskPolicyRules,
   onSessionStart(session) {
     // The initiator may orchestrate from outside, but someone else must do the work.
     if (!session.participants.some((participant) => participant !== session.initiator)) {
