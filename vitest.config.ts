@@ -12,6 +12,10 @@ export default defineConfig({
     alias: [
       { find: /^@macp\/connect\/node$/, replacement: `${root}packages/connect/src/node/index.ts` },
       { find: /^@macp\/core\/testing$/, replacement: `${root}packages/core/src/testing/index.ts` },
+      {
+        find: /^@macp\/store-postgres\/testing$/,
+        replacement: `${root}packages/store-postgres/src/testing/index.ts`,
+      },
       { find: /^@macp\/core\/wire$/, replacement: `${root}packages/core/src/wire/index.ts` },
       { find: /^@macp\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
     ],

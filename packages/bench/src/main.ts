@@ -4,6 +4,7 @@ import { formatP2Summary, runP2 } from "./p2/index.js";
 import { formatP3, formatP4Disk, runP3, runP4Disk } from "./p3/index.js";
 import { runP4 } from "./p4-replay.js";
 import { runP5 } from "./p5-memory.js";
+import { formatP6, runP6 } from "./p6-cluster.js";
 
 const only = new Set(process.argv.slice(2).map((a) => a.toUpperCase()));
 const wanted = (name: string) => only.size === 0 || only.has(name);
@@ -51,6 +52,9 @@ async function main(): Promise<void> {
       `P5  heap per idle open session, ${p5.sessions} sessions: ${fmt(p5.bytesPerSession, 0)} bytes ` +
         `(${fmt(p5.bytesPerSession / 1024)} KiB; goal ≤ 4 KiB)${p5.gcExposed ? "" : " [run with --expose-gc for exact figures]"}`,
     );
+  }
+  if (wanted("P6")) {
+    for (const line of formatP6(await runP6())) console.log(line);
   }
 }
 

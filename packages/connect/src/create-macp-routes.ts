@@ -237,6 +237,7 @@ export function createMacpRoutes(
           const caller = await authenticate(context);
           const result = runtime.registerExtMode(request.modeDescriptor, caller);
           if (result.isErr()) throw toStatusError(result.error);
+          await registryCommitted(runtime);
           return { ok: result.value.ok, error: result.value.error };
         },
 
@@ -244,6 +245,7 @@ export function createMacpRoutes(
           const caller = await authenticate(context);
           const result = runtime.unregisterExtMode(request.mode, caller);
           if (result.isErr()) throw toStatusError(result.error);
+          await registryCommitted(runtime);
           return { ok: result.value.ok, error: result.value.error };
         },
 
@@ -251,6 +253,7 @@ export function createMacpRoutes(
           const caller = await authenticate(context);
           const result = runtime.promoteMode(request.mode, request.promotedModeName, caller);
           if (result.isErr()) throw toStatusError(result.error);
+          await registryCommitted(runtime);
           return { ok: result.value.ok, error: result.value.error, mode: result.value.mode ?? "" };
         },
 
@@ -288,6 +291,7 @@ export function createMacpRoutes(
           const caller = await authenticate(context);
           const result = runtime.registerPolicy(request.policyDescriptor, caller);
           if (result.isErr()) throw toStatusError(result.error);
+          await registryCommitted(runtime);
           return { ok: result.value.ok, error: result.value.error };
         },
 
@@ -295,6 +299,7 @@ export function createMacpRoutes(
           const caller = await authenticate(context);
           const result = runtime.unregisterPolicy(request.policyId, caller);
           if (result.isErr()) throw toStatusError(result.error);
+          await registryCommitted(runtime);
           return { ok: result.value.ok, error: result.value.error };
         },
 
@@ -326,4 +331,10 @@ export function createMacpRoutes(
       registerHealthService(router, healthState, { readMaxBytes, shutdownSignal });
     }
   };
+}
+
+/** With a shared store, a registry change is answered only once every instance can see it. */
+async function registryCommitted(runtime: MacpRuntime): Promise<void> {
+  const committed = await runtime.registryCommitted?.();
+  if (committed?.isErr()) throw toStatusError(committed.error);
 }

@@ -80,3 +80,13 @@ export type {
   SessionBinding,
 } from "./store/log-record.js";
 export type { SessionStore, StoredSession } from "./store/session-store.js";
+
+export {
+  type ClusterListener,
+  isSharedStore,
+  type OpenSessionLimit,
+  type RegistryChange,
+  type SessionSummary,
+  type SharedAppendOutcome,
+  type SharedSessionStore,
+} from "./store/shared-session-store.js";

@@ -137,6 +137,13 @@ export interface MacpRuntime {
     caller: Caller,
   ): Result<RegistryOutcome, MacpError>;
   unregisterPolicy(policyId: string, caller: Caller): Result<RegistryOutcome, MacpError>;
+  /**
+   * Resolves once every registry change made through this instance is durable
+   * in the shared store (at once without one). Hosts await it before answering
+   * a registry mutation, so a change is acknowledged only when every instance
+   * can see it.
+   */
+  registryCommitted?(): Promise<Result<void, MacpError>>;
   getPolicy(policyId: string, caller: Caller): Result<PolicyDescriptor, MacpError>;
   listPolicies(mode: string, caller: Caller): Result<ListPoliciesResponse, MacpError>;
 

@@ -18,12 +18,14 @@ import type {
 import { err } from "neverthrow";
 import type { Caller, Identity } from "./identity.js";
 import { Admission } from "./kernel/admission.js";
+import { followCluster, resync } from "./kernel/cluster.js";
 import { dispatch } from "./kernel/dispatch.js";
 import { nextDeadline, processDueWork } from "./kernel/due-work.js";
 import { Kernel } from "./kernel/kernel.js";
 import type { MaybeAsync, Outcome } from "./kernel/outcome.js";
 import { recover } from "./kernel/recovery.js";
 import { Registries } from "./kernel/registries.js";
+import { lookupSession } from "./kernel/replicas.js";
 import { cancelSession, resumeSession, suspendSession } from "./kernel/session-control.js";
 import { SessionLog } from "./kernel/session-log.js";
 import { getSession, inspectSession, listSessions } from "./kernel/session-queries.js";
@@ -79,6 +81,8 @@ class Runtime implements MacpRuntime {
   private readonly streams: KernelForStreams;
   private readonly observer: RuntimeObserver | undefined;
   private readonly strictRecovery: boolean;
+  /** Stops the shared store's change feed, once following. */
+  private stopFollowing: (() => void) | undefined;
 
   constructor(options: RuntimeOptions) {
     const clock = options.clock;
@@ -118,7 +122,7 @@ class Runtime implements MacpRuntime {
       checkAuthorization: (envelope, identity) => admission.checkAuthorization(envelope, identity),
       checkRateLimit: (envelope) => admission.checkRateLimit(envelope),
       dispatch: (envelope, identity) => dispatch(kernel, envelope, identity),
-      lookupSession: (sessionId) => kernel.lookupSession(sessionId),
+      lookupSession: (sessionId) => lookupSession(kernel, sessionId),
       sessionHub: (sessionId) => kernel.hubs.sessionHub(sessionId),
       releaseHub: (sessionId) => kernel.hubs.releaseSessionHub(sessionId),
       readIncoming: (sessionId, after, upTo) => kernel.log.readIncoming(sessionId, after, upTo),
@@ -249,6 +253,10 @@ class Runtime implements MacpRuntime {
     return this.registries.unregisterPolicy(policyId, caller);
   }
 
+  registryCommitted(): Promise<Outcome<void>> {
+    return this.registries.registryCommitted();
+  }
+
   getPolicy(policyId: string, caller: Caller): Outcome<PolicyDescriptor> {
     return this.registries.getPolicy(policyId, caller);
   }
@@ -292,14 +300,26 @@ class Runtime implements MacpRuntime {
     return processDueWork(this.kernel);
   }
 
-  recover(): Promise<RecoveryReport> {
-    return recover(this.kernel, this.strictRecovery);
+  async recover(): Promise<RecoveryReport> {
+    const shared = this.kernel.log.shared;
+    if (shared === undefined) return recover(this.kernel, this.strictRecovery);
+    // Follow first, so nothing appended during the load is missed; the resync closes the seam.
+    if (this.stopFollowing === undefined) {
+      const registries = this.registries;
+      this.stopFollowing = await followCluster(this.kernel, shared, (change) =>
+        registries.applyRegistryChange(change),
+      );
+    }
+    const report = await recover(this.kernel, this.strictRecovery);
+    await resync(this.kernel, shared);
+    return report;
   }
 
   async close(): Promise<void> {
     const kernel = this.kernel;
     if (kernel.closed) return;
     kernel.closed = true;
+    this.stopFollowing?.();
     kernel.hubs.endAll();
     await Promise.allSettled([...kernel.table.pendingStarts.values()]);
     await Promise.allSettled([...kernel.table.sessions.values()].map((s) => s.lockTail));

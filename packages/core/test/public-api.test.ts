@@ -33,6 +33,7 @@ describe("@macp/core exports", () => {
       "errorDetails",
       "isAuthenticated",
       "isJsonObject",
+      "isSharedStore",
       "loadPolicyFile",
       "macpError",
       "serializeModeState",

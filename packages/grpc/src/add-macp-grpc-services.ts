@@ -103,6 +103,16 @@ function orStatus<T>(result: Result<T, MacpError>): T {
   return result.value;
 }
 
+/** With a shared store, a registry change is answered only once every instance can see it. */
+function afterRegistryCommit<T>(runtime: MacpRuntime, reply: T): Answer<T> {
+  const committed = runtime.registryCommitted?.();
+  if (committed === undefined) return reply;
+  return committed.then((result) => {
+    orStatus(result);
+    return reply;
+  });
+}
+
 /** The Ack of an RPC that may refuse with a NACK or a status. */
 function ackOf(refusal: Refusal): Ack {
   if (refusal.kind === "status") throw GrpcStatusError.fromWire(refusal.status);
@@ -376,17 +386,21 @@ export function addMacpGrpcServices(
 
     registerExtMode: authed<RegisterExtModeRequest>((request, caller) => {
       const outcome = orStatus(runtime.registerExtMode(request.modeDescriptor, caller));
-      return { ok: outcome.ok, error: outcome.error };
+      return afterRegistryCommit(runtime, { ok: outcome.ok, error: outcome.error });
     }),
 
     unregisterExtMode: authed<UnregisterExtModeRequest>((request, caller) => {
       const outcome = orStatus(runtime.unregisterExtMode(request.mode, caller));
-      return { ok: outcome.ok, error: outcome.error };
+      return afterRegistryCommit(runtime, { ok: outcome.ok, error: outcome.error });
     }),
 
     promoteMode: authed<PromoteModeRequest>((request, caller) => {
       const outcome = orStatus(runtime.promoteMode(request.mode, request.promotedModeName, caller));
-      return { ok: outcome.ok, error: outcome.error, mode: outcome.mode ?? "" };
+      return afterRegistryCommit(runtime, {
+        ok: outcome.ok,
+        error: outcome.error,
+        mode: outcome.mode ?? "",
+      });
     }),
 
     watchSignals: authedStream(
@@ -407,12 +421,12 @@ export function addMacpGrpcServices(
 
     registerPolicy: authed<RegisterPolicyRequest>((request, caller) => {
       const outcome = orStatus(runtime.registerPolicy(request.policyDescriptor, caller));
-      return { ok: outcome.ok, error: outcome.error };
+      return afterRegistryCommit(runtime, { ok: outcome.ok, error: outcome.error });
     }),
 
     unregisterPolicy: authed<UnregisterPolicyRequest>((request, caller) => {
       const outcome = orStatus(runtime.unregisterPolicy(request.policyId, caller));
-      return { ok: outcome.ok, error: outcome.error };
+      return afterRegistryCommit(runtime, { ok: outcome.ok, error: outcome.error });
     }),
 
     getPolicy: authed<GetPolicyRequest>((request, caller) => ({

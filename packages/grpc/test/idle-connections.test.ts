@@ -14,7 +14,7 @@ let server: MacpGrpcServer;
 beforeAll(async () => {
   server = await startMacpGrpcServer({
     runtime: createRuntime({ clock: { now: () => Date.now() } }),
-    authenticate: () => ({ authenticated: false, reason: "no credentials in this test" }) as const,
+    authenticate: () => ({ unauthenticated: "no credentials in this test" }),
     port: 0,
     idleTimeoutMs: 200,
   });

@@ -38,7 +38,9 @@ export interface MetricsAddress {
 
 export type StorageConfig =
   | { readonly kind: "memory" }
-  | { readonly kind: "file"; readonly directory: string };
+  | { readonly kind: "file"; readonly directory: string }
+  /** MACP_STORAGE_BACKEND=postgres: instances sharing MACP_POSTGRES_URL behave as one runtime. */
+  | { readonly kind: "postgres"; readonly url: string };
 
 export interface RuntimeConfig {
   /** MACP_BIND_ADDR: gRPC (@grpc/grpc-js), where the SDKs connect. Default 127.0.0.1:50051. */
@@ -57,6 +59,8 @@ export interface RuntimeConfig {
   readonly auth: AuthEnvConfig;
   /** MACP_MEMORY_ONLY, MACP_STORAGE_BACKEND and MACP_DATA_DIR. */
   readonly storage: StorageConfig;
+  /** MACP_WORKERS: server processes sharing the port (postgres backend only). Default 1. */
+  readonly workers: number;
   /** MACP_STRICT_RECOVERY is exactly "1". */
   readonly strictRecovery: boolean;
   /** MACP_POLICIES_DIR: policy files to preload; the wire registry is then read-only. */
@@ -153,6 +157,10 @@ export function loadConfig(env: Environment = process.env): ConfigResult {
   }
 
   const storage = readStorage(env, refuse, warnings);
+  const workers = positiveInteger(env, "MACP_WORKERS", 1, refuse);
+  if (workers > 1 && storage.kind !== "postgres") {
+    refuse("MACP_WORKERS", "more than one worker needs MACP_STORAGE_BACKEND=postgres");
+  }
   const strictRecovery = readFlag(env, "MACP_STRICT_RECOVERY", warnings);
   const inspector = readFlag(env, "MACP_INSPECTOR", warnings);
 
@@ -220,6 +228,7 @@ export function loadConfig(env: Environment = process.env): ConfigResult {
       allowInsecure,
       auth: auth.value,
       storage,
+      workers,
       strictRecovery,
       policiesDir,
       inspector,
@@ -375,6 +384,7 @@ function readStorage(env: Environment, refuse: Refuse, warnings: string[]): Stor
     }
     return { kind: "memory" };
   }
+  if (backend === "postgres") return readPostgres(env, refuse, warnings);
   const directory = env.MACP_DATA_DIR ?? DEFAULT_DATA_DIR;
   if (directory === "") refuse("MACP_DATA_DIR", "must name a directory");
   switch (backend) {
@@ -385,16 +395,30 @@ function readStorage(env: Environment, refuse: Refuse, warnings: string[]): Stor
     case "redis":
       refuse(
         "MACP_STORAGE_BACKEND",
-        `the ${backend} backend is not available in this runtime; use file (the default) or MACP_MEMORY_ONLY=1`,
+        `the ${backend} backend is not available in this runtime; use file (the default), postgres or MACP_MEMORY_ONLY=1`,
       );
       break;
     default:
       refuse(
         "MACP_STORAGE_BACKEND",
-        `unknown storage backend ${JSON.stringify(backend)}; the only backend is file (or set MACP_MEMORY_ONLY=1)`,
+        `unknown storage backend ${JSON.stringify(backend)}; the backends are file and postgres (or set MACP_MEMORY_ONLY=1)`,
       );
   }
   return { kind: "file", directory };
+}
+
+function readPostgres(env: Environment, refuse: Refuse, warnings: string[]): StorageConfig {
+  const url = env.MACP_POSTGRES_URL ?? "";
+  if (!/^postgres(ql)?:\/\//.test(url)) {
+    refuse(
+      "MACP_POSTGRES_URL",
+      "MACP_STORAGE_BACKEND=postgres needs a libpq URL such as postgres://user:password@host:5432/macp",
+    );
+  }
+  if (env.MACP_DATA_DIR !== undefined) {
+    warnings.push("MACP_DATA_DIR is ignored with MACP_STORAGE_BACKEND=postgres");
+  }
+  return { kind: "postgres", url };
 }
 
 function positiveInteger(

@@ -92,7 +92,17 @@ const SECTIONS: readonly { readonly title: string; readonly settings: readonly S
     settings: [
       { name: "MACP_MEMORY_ONLY", default: "off", meaning: "1 keeps everything in memory" },
       { name: "MACP_DATA_DIR", default: DEFAULT_DATA_DIR, meaning: "the file store's directory" },
-      { name: "MACP_STORAGE_BACKEND", default: "file", meaning: "durable store (only file)" },
+      { name: "MACP_STORAGE_BACKEND", default: "file", meaning: "durable store: file or postgres" },
+      {
+        name: "MACP_POSTGRES_URL",
+        default: "unset",
+        meaning: "the shared database (MACP_STORAGE_BACKEND=postgres)",
+      },
+      {
+        name: "MACP_WORKERS",
+        default: "1",
+        meaning: "server processes sharing the ports (postgres only)",
+      },
       { name: "MACP_ROCKSDB_PATH", default: "unset", meaning: "ignored, with a warning" },
       { name: "MACP_REDIS_URL", default: "unset", meaning: "ignored, with a warning" },
       {

@@ -4,6 +4,7 @@
 // start prints one line per problem on stderr, each naming the variable, and
 // exits 1.
 
+import cluster from "node:cluster";
 import { parseArgs } from "node:util";
 import { installShutdownHandlers } from "@macp/connect/node";
 import { loadConfig } from "./config.js";
@@ -11,6 +12,7 @@ import { helpText } from "./help-text.js";
 import { createLogger, runtimeLoggerFrom } from "./logger.js";
 import { StartupError, startRuntime } from "./start-runtime.js";
 import { RUNTIME_VERSION } from "./version.js";
+import { runWorkerPool } from "./worker-pool.js";
 
 // Time left to flush the store after the drain, before a hung shutdown is forced.
 const CLOSE_RESERVE_MS = 1000;
@@ -54,6 +56,11 @@ async function main(): Promise<number> {
     return 1;
   }
   const { config } = loaded;
+  if (config.workers > 1 && cluster.isPrimary) {
+    return runWorkerPool(config.workers, (message) =>
+      process.stderr.write(`macp-runtime: ${message}\n`),
+    );
+  }
   // The signal handlers go in before start-up does anything, so a SIGTERM at
   // any later point is a clean stop: one during start-up lets it finish and
   // closes the runtime at once (exit 0), or exits 1 if start-up fails.

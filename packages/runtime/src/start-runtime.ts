@@ -20,6 +20,7 @@ import {
 import { routeGrpcJsLogs, startMacpGrpcServer } from "@macp/grpc";
 import { createRefusalLog } from "@macp/inspector";
 import { type FileStore, openFileStore } from "@macp/store-file";
+import { createPostgresStore } from "@macp/store-postgres";
 import { formatAddress, type MetricsAddress, type RuntimeConfig } from "./config.js";
 import { createDiskRetention, type DiskRetention } from "./disk-retention.js";
 import { type InspectorMount, mountInspector } from "./inspector.js";
@@ -186,7 +187,7 @@ export async function startRuntime(
         httpUrl: listening.httpUrl ?? null,
         tls: tls !== undefined,
         auth: config.auth.devMode ? "dev" : config.auth.resolvers.join(","),
-        storage: config.storage.kind === "file" ? config.storage.directory : "memory",
+        storage: config.storage.kind === "file" ? config.storage.directory : config.storage.kind,
         policyRegistryReadOnly: config.policiesDir !== undefined,
         metrics: metricsServer === undefined ? null : formatAddress(metricsServer.address),
         inspector:
@@ -358,6 +359,7 @@ interface OpenedStore {
 
 async function openStore(config: RuntimeConfig, logger: RuntimeLogger): Promise<OpenedStore> {
   if (config.storage.kind === "memory") return { store: createMemoryStore(), file: undefined };
+  if (config.storage.kind === "postgres") return openPostgres(config.storage.url, logger);
   try {
     const file = await openFileStore({
       directory: config.storage.directory,
@@ -367,6 +369,21 @@ async function openStore(config: RuntimeConfig, logger: RuntimeLogger): Promise<
     return { store: file, file };
   } catch (error) {
     throw new StartupError("MACP_DATA_DIR", describe(error));
+  }
+}
+
+async function openPostgres(url: string, logger: RuntimeLogger): Promise<OpenedStore> {
+  try {
+    const store = await createPostgresStore({
+      url,
+      onFeedError: (error) =>
+        logger.warn("the PostgreSQL change feed lost its connection; reconnecting", {
+          error: error.message,
+        }),
+    });
+    return { store, file: undefined };
+  } catch (error) {
+    throw new StartupError("MACP_POSTGRES_URL", describe(error));
   }
 }
 

@@ -122,7 +122,7 @@ const ECHO_SERVER = join(HERE, "echo-server.js");
 // The runtime executable of this monorepo, built by `npm run build`.
 const RUNTIME_MAIN = fileURLToPath(new URL("../../../runtime/dist/main.js", import.meta.url));
 
-interface ServerHandle {
+export interface ServerHandle {
   readonly address: string;
   /** User + system CPU of the server process so far, µs. */
   cpuMicros(): Promise<number>;
@@ -186,15 +186,17 @@ async function startEchoServer(
   };
 }
 
-async function startRuntimeServer(
+/** Starts `macp-runtime`; `storage` holds its storage variables (default: memory only). */
+export async function startRuntimeServer(
   execArgv: string[],
   listener: "grpc-js" | "connect",
+  storage: Readonly<Record<string, string>> = { MACP_MEMORY_ONLY: "1" },
 ): Promise<ServerHandle> {
   const child = spawn(process.execPath, [...execArgv, RUNTIME_MAIN], {
     env: {
       PATH: process.env.PATH,
       MACP_ALLOW_INSECURE: "1",
-      MACP_MEMORY_ONLY: "1",
+      ...storage,
       MACP_BIND_ADDR: "127.0.0.1:0",
       MACP_HTTP_BIND_ADDR: "127.0.0.1:0",
       MACP_METRICS_ADDR: "127.0.0.1:0",
@@ -261,14 +263,14 @@ function startServer(target: P2Target, execArgv: string[]): Promise<ServerHandle
   }
 }
 
-interface Measurement {
+export interface Measurement {
   readonly load: LoadResult;
   readonly serverCpuMicros: number;
   /** When the measured window closed, for lining a profile up with it. */
   readonly endedAt: number;
 }
 
-async function measure(
+export async function measure(
   server: ServerHandle,
   config: LoadConfig,
   warmupMs: number,
@@ -306,7 +308,7 @@ async function measure(
   }
 }
 
-function toTargetResult(target: P2Target, measurement: Measurement): P2TargetResult {
+export function toTargetResult(target: P2Target, measurement: Measurement): P2TargetResult {
   const { load, serverCpuMicros } = measurement;
   return {
     ...load,

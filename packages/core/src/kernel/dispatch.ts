@@ -9,6 +9,7 @@ import {
 import { err, ok } from "neverthrow";
 import { ErrorCode, macpError } from "../errors.js";
 import type { Identity } from "../identity.js";
+import { sharedSessionMessage, sharedStart } from "./cluster.js";
 import { isBlank, isRuntimeOnlyType } from "./envelope-checks.js";
 import type { Kernel } from "./kernel.js";
 import type { MaybeAsync, Outcome } from "./outcome.js";
@@ -26,6 +27,9 @@ export function dispatch(
   }
   switch (envelope.messageType) {
     case "SessionStart":
+      if (kernel.log.shared !== undefined) {
+        return sharedStart(kernel, kernel.log.shared, envelope, identity);
+      }
       return startSession(kernel, envelope, identity);
     case "Signal":
     case "Progress":
@@ -39,12 +43,13 @@ export function dispatch(
           ),
         );
       }
+      if (kernel.log.shared !== undefined) return sharedSessionMessage(kernel, envelope);
       return sessionMessage(kernel, envelope);
   }
 }
 
 /** Signals and Progress go to the ambient bus, never to a session. */
-function acceptAmbient(kernel: Kernel, envelope: Envelope): Outcome<Ack> {
+function acceptAmbient(kernel: Kernel, envelope: Envelope): MaybeAsync<Outcome<Ack>> {
   if (envelope.payload.length > 0) {
     try {
       if (envelope.messageType === "Signal") {
@@ -63,6 +68,15 @@ function acceptAmbient(kernel: Kernel, envelope: Envelope): Outcome<Ack> {
         ),
       );
     }
+  }
+  const shared = kernel.log.shared;
+  if (shared !== undefined) {
+    // Every instance, this one included, publishes it when the shared feed delivers it,
+    // so all watchers see one order.
+    return shared.publishAmbient(envelope).then(
+      () => ok(kernel.ack(envelope, SessionState.OPEN, false)),
+      (cause: unknown) => kernel.log.appendFailed(envelope.sessionId, cause),
+    );
   }
   kernel.hubs.signals.publish(envelope);
   return ok(kernel.ack(envelope, SessionState.OPEN, false));

@@ -1,6 +1,7 @@
 import { type Envelope, SessionState } from "@macp/proto";
 import { PROTOCOL_VERSION } from "./envelope-checks.js";
 import type { Kernel } from "./kernel.js";
+import { decideOnReplica, refresh } from "./replicas.js";
 import { type Session, withLock } from "./session.js";
 import { processInSession } from "./session-messages.js";
 
@@ -46,7 +47,10 @@ async function processDueSession(kernel: Kernel, session: Session, now: number):
     if ((session.endedAtMs ?? 0) + kernel.limits.sessionRetentionMs <= now) kernel.evict(session);
     return;
   }
-  const expired = await kernel.expireIfDue(session);
+  const shared = kernel.log.shared !== undefined;
+  const expired = await (shared
+    ? decideOnReplica(kernel, session, () => refresh(kernel, session))
+    : kernel.expireIfDue(session));
   if (expired.isErr() || session.state !== SessionState.OPEN) return;
   const messages = session.handler.dueMessages?.(session.view, session.modeState, now) ?? [];
   for (const message of messages) {
@@ -61,7 +65,9 @@ async function processDueSession(kernel: Kernel, session: Session, now: number):
       timestampUnixMs: BigInt(now),
       payload: message.payload,
     };
-    const outcome = await processInSession(kernel, session, envelope, true);
+    const outcome = await (shared
+      ? decideOnReplica(kernel, session, () => processInSession(kernel, session, envelope, true))
+      : processInSession(kernel, session, envelope, true));
     if (outcome.isErr()) {
       kernel.logger.warn("a due mode message was refused", {
         sessionId: session.view.sessionId,

@@ -8,7 +8,7 @@ import type { Clock, RuntimeLimits, RuntimeLogger } from "../runtime-options.js"
 import type { InternalRecordType } from "../store/log-record.js";
 import { chain, type MaybeAsync, OK_VOID, type Outcome } from "./outcome.js";
 import { type Session, withLock } from "./session.js";
-import type { SessionLog } from "./session-log.js";
+import { runtimeRecordTarget, type SessionLog } from "./session-log.js";
 import { applyRuntimeRecord, type SessionEvents } from "./session-machine.js";
 import type { SessionTable } from "./session-table.js";
 import type { StreamHubs } from "./stream-hubs.js";
@@ -58,12 +58,11 @@ export class Kernel {
     payload: Uint8Array,
     now: number,
   ): MaybeAsync<Outcome<SessionEvents>> {
-    const appended = this.log.append(session.view.sessionId, {
-      kind: "internal",
-      type,
-      receivedAtMs: now,
-      payload,
-    });
+    const appended = this.log.append(
+      session.view.sessionId,
+      { kind: "internal", type, receivedAtMs: now, payload },
+      this.log.shared === undefined ? undefined : runtimeRecordTarget(session, type, now),
+    );
     return chain(appended, (result) => {
       if (result.isErr()) return err(result.error);
       const events = applyRuntimeRecord(session, type, now);

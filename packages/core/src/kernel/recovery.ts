@@ -1,13 +1,10 @@
-import { fromBinary } from "@bufbuild/protobuf";
-import { type SessionStartPayload, SessionStartPayloadSchema } from "@macp/proto";
 import { err, ok, type Result } from "neverthrow";
-import type { ModeEntry } from "../mode-handler.js";
-import { createPassthroughMode } from "../modes/passthrough/passthrough-mode.js";
 import type { RecoveryReport } from "../runtime-api.js";
 import type { LogRecord } from "../store/log-record.js";
 import type { Kernel } from "./kernel.js";
 import type { Session } from "./session.js";
-import { applyRecord, evaluateStart, openSession } from "./session-machine.js";
+import { applyRecord } from "./session-machine.js";
+import { openFromLog } from "./session-replay.js";
 
 /**
  * Rebuilds every session from the store. A log that cannot be replayed
@@ -21,6 +18,8 @@ export async function recover(kernel: Kernel, strict: boolean): Promise<Recovery
   const now = kernel.clock.now();
   const table = kernel.table;
   for await (const stored of kernel.log.store.loadAll()) {
+    // With a shared store, the change feed may have loaded it already.
+    if (table.get(stored.sessionId) !== undefined) continue;
     table.tombstones.add(stored.sessionId);
     const replayed =
       "error" in stored ? err(stored.error) : replay(kernel, stored.sessionId, stored.records);
@@ -61,42 +60,9 @@ function replay(
   sessionId: string,
   records: readonly LogRecord[],
 ): Result<Session | undefined, string> {
-  const first = records[0];
-  if (first === undefined) return ok(undefined);
-  if (
-    first.kind !== "incoming" ||
-    first.envelope.messageType !== "SessionStart" ||
-    !first.binding
-  ) {
-    return err("the log does not begin with a SessionStart record");
-  }
-  const binding = first.binding;
-  let start: SessionStartPayload;
-  try {
-    start = fromBinary(SessionStartPayloadSchema, first.envelope.payload);
-  } catch {
-    return err("the SessionStart payload cannot be decoded");
-  }
-  // Sessions of a mode no longer registered replay on the descriptor their log recorded.
-  const entry: ModeEntry = kernel.modes.get(first.envelope.mode) ?? {
-    descriptor: binding.modeDescriptor,
-    handler: createPassthroughMode(binding.modeDescriptor),
-    strict: binding.strict,
-    standardsTrack: false,
-    builtIn: false,
-  };
-  const envelope =
-    first.envelope.sessionId === sessionId ? first.envelope : { ...first.envelope, sessionId };
-  const opening = evaluateStart(entry, envelope, start, binding);
-  if (opening.isErr()) {
-    return err(`SessionStart no longer validates: ${opening.error.message}`);
-  }
-  const { session } = openSession(
-    opening.value,
-    entry,
-    { ...first, binding },
-    kernel.table.takeOrdinal(),
-  );
+  const opened = openFromLog(kernel, sessionId, records[0]);
+  if (opened.isErr() || opened.value === undefined) return opened.map(() => undefined);
+  const { session } = opened.value;
   for (let index = 1; index < records.length; index++) {
     const record = records[index] as LogRecord;
     const applied = applyRecord(session, record);

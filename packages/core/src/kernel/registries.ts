@@ -23,12 +23,16 @@ import { type Caller, type Identity, isAuthenticated } from "../identity.js";
 import { policyDescriptorOf } from "../policy/policy-descriptor.js";
 import type { RegistryOutcome } from "../runtime-api.js";
 import type { RuntimeInfoOptions } from "../runtime-options.js";
+import type { RegistryChange } from "../store/shared-session-store.js";
 import { PROTOCOL_VERSION } from "./envelope-checks.js";
 import type { Kernel } from "./kernel.js";
-import type { Outcome } from "./outcome.js";
+import { OK_VOID, type Outcome } from "./outcome.js";
 
 /** Initialize, GetManifest and the mode and policy registry RPCs, with their watches. */
 export class Registries {
+  /** Registry changes made here, written to the shared store in order. */
+  private registryWrites: Promise<Outcome<void>> = Promise.resolve(OK_VOID);
+
   constructor(
     private readonly kernel: Kernel,
     private readonly info: RuntimeInfoOptions,
@@ -104,16 +108,27 @@ export class Registries {
       if (descriptor === undefined) {
         return err(macpError(ErrorCode.INVALID_REQUEST, "mode_descriptor is required"));
       }
-      return ok(this.kernel.modes.register(descriptor));
+      return this.shareIfOk(this.kernel.modes.register(descriptor), {
+        kind: "registerMode",
+        descriptor,
+      });
     });
   }
 
   unregisterExtMode(mode: string, caller: Caller): Outcome<RegistryOutcome> {
-    return this.manageModes(caller, () => ok(this.kernel.modes.unregister(mode)));
+    return this.manageModes(caller, () =>
+      this.shareIfOk(this.kernel.modes.unregister(mode), { kind: "unregisterMode", mode }),
+    );
   }
 
   promoteMode(mode: string, promotedName: string, caller: Caller): Outcome<RegistryOutcome> {
-    return this.manageModes(caller, () => ok(this.kernel.modes.promote(mode, promotedName)));
+    return this.manageModes(caller, () =>
+      this.shareIfOk(this.kernel.modes.promote(mode, promotedName), {
+        kind: "promoteMode",
+        mode,
+        promotedName,
+      }),
+    );
   }
 
   private manageModes(
@@ -138,15 +153,20 @@ export class Registries {
       if (descriptor === undefined) {
         return err(macpError(ErrorCode.INVALID_REQUEST, "policy_descriptor is required"));
       }
-      return ok(
-        registryOutcome(this.kernel.policies.register(descriptor, this.kernel.clock.now())),
+      const registeredAtMs = this.kernel.clock.now();
+      return this.shareIfOk(
+        registryOutcome(this.kernel.policies.register(descriptor, registeredAtMs)),
+        { kind: "registerPolicy", descriptor, registeredAtMs },
       );
     });
   }
 
   unregisterPolicy(policyId: string, caller: Caller): Outcome<RegistryOutcome> {
     return this.managePolicies(caller, () =>
-      ok(registryOutcome(this.kernel.policies.unregister(policyId))),
+      this.shareIfOk(registryOutcome(this.kernel.policies.unregister(policyId)), {
+        kind: "unregisterPolicy",
+        policyId,
+      }),
     );
   }
 
@@ -168,6 +188,57 @@ export class Registries {
     if (outcome.isOk() && outcome.value.ok)
       this.kernel.hubs.policies.publish(this.policySnapshot());
     return outcome;
+  }
+
+  /** Resolves once every registry change made here is durable in the shared store (at once without one). */
+  registryCommitted(): Promise<Outcome<void>> {
+    return this.registryWrites;
+  }
+
+  /** With a shared store, queues a successful registry change for the other instances. */
+  private shareIfOk(outcome: RegistryOutcome, change: RegistryChange): Outcome<RegistryOutcome> {
+    const log = this.kernel.log;
+    const shared = log.shared;
+    if (shared !== undefined && outcome.ok) {
+      this.registryWrites = this.registryWrites.then(() =>
+        shared.publishRegistryChange(change).then(
+          () => OK_VOID,
+          (cause: unknown) => log.appendFailed("", cause),
+        ),
+      );
+    }
+    return ok(outcome);
+  }
+
+  /**
+   * Applies a registry change from the shared log. Every instance applies
+   * every change in the log's order, its own included, so concurrent changes
+   * to one name end the same everywhere (the later one wins).
+   */
+  applyRegistryChange(change: RegistryChange): void {
+    const { modes, policies, hubs } = this.kernel;
+    switch (change.kind) {
+      case "registerPolicy":
+        policies.unregister(change.descriptor.policyId);
+        policies.register(change.descriptor, change.registeredAtMs);
+        hubs.policies.publish(this.policySnapshot());
+        return;
+      case "unregisterPolicy":
+        policies.unregister(change.policyId);
+        hubs.policies.publish(this.policySnapshot());
+        return;
+      case "registerMode":
+        modes.unregister(change.descriptor.mode);
+        modes.register(change.descriptor);
+        break;
+      case "unregisterMode":
+        modes.unregister(change.mode);
+        break;
+      case "promoteMode":
+        modes.promote(change.mode, change.promotedName);
+        break;
+    }
+    hubs.modeRegistry.publish(this.modesChanged());
   }
 
   getPolicy(policyId: string, caller: Caller): Outcome<PolicyDescriptor> {

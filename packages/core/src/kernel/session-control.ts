@@ -14,6 +14,7 @@ import { isCommitmentAuthority } from "../modes/commitment.js";
 import type { InternalRecordType } from "../store/log-record.js";
 import type { Kernel } from "./kernel.js";
 import type { Outcome } from "./outcome.js";
+import { decideOnReplica, refresh } from "./replicas.js";
 import { type Session, withLock } from "./session.js";
 import { lookupForCaller } from "./session-queries.js";
 
@@ -113,6 +114,14 @@ async function control(
         ErrorCode.FORBIDDEN,
         "only the initiator or a holder of commitment authority may control this session",
       ),
+    );
+  }
+  if (kernel.log.shared !== undefined) {
+    return withLock(session, () =>
+      decideOnReplica(kernel, session, async () => {
+        const fresh = await refresh(kernel, session);
+        return fresh.isErr() ? err(fresh.error) : act(session, identity);
+      }),
     );
   }
   return withLock(session, async () => {

@@ -104,6 +104,7 @@ export function openSession(
   );
   session.seen.add(record.envelope.messageId);
   session.incomingCount = 1;
+  session.logLength = 1;
   return {
     session,
     events: {
@@ -139,6 +140,7 @@ export function applyAccepted(
 ): SessionEvents {
   session.seen.add(envelope.messageId);
   session.incomingCount++;
+  session.logLength++;
   session.recordActivity(envelope.sender, atMs);
   session.modeState = step.state;
   let lifecycle: EventType | undefined;
@@ -160,6 +162,7 @@ export function applyRuntimeRecord(
   type: InternalRecordType,
   atMs: number,
 ): SessionEvents {
+  session.logLength++;
   return {
     streamed: undefined,
     lifecycle: applyTransition(session, type, atMs),
@@ -179,6 +182,7 @@ export function applyRecord(session: Session, record: LogRecord): Result<Session
   if (session.state !== SessionState.OPEN) {
     session.seen.add(envelope.messageId);
     session.incomingCount++;
+    session.logLength++;
     return ok({
       streamed: { sequence: session.incomingCount, envelope },
       lifecycle: undefined,

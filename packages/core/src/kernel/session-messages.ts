@@ -5,6 +5,7 @@ import type { ModeStep } from "../mode-handler.js";
 import type { Kernel } from "./kernel.js";
 import { chain, type MaybeAsync, type Outcome } from "./outcome.js";
 import { holdLockUntil, type Session, withLock } from "./session.js";
+import { targetFor } from "./session-log.js";
 import { applyAccepted, evaluateMessage } from "./session-machine.js";
 
 /** A session-scoped envelope: waits for a start in flight, then runs inside the session's lock. */
@@ -59,11 +60,13 @@ export function processInSession(
   }
   const step = evaluateMessage(session, envelope, now, synthetic);
   if (step.isErr()) return err(step.error);
-  const appended = kernel.log.append(session.view.sessionId, {
-    kind: "incoming",
-    envelope,
-    receivedAtMs: now,
-  });
+  const appended = kernel.log.append(
+    session.view.sessionId,
+    { kind: "incoming", envelope, receivedAtMs: now },
+    kernel.log.shared === undefined
+      ? undefined
+      : targetFor(session, step.value.resolution === undefined, session.expiresAtMs),
+  );
   if (appended instanceof Promise) {
     return appended.then((result) => commit(kernel, session, envelope, step.value, now, result));
   }

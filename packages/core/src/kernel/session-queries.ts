@@ -10,6 +10,7 @@ import { type Caller, type Identity, isAuthenticated } from "../identity.js";
 import type { ListSessionsOptions, SessionSnapshot } from "../runtime-api.js";
 import type { Kernel } from "./kernel.js";
 import type { Outcome } from "./outcome.js";
+import { lookupSession } from "./replicas.js";
 import { compareStrings, type Session } from "./session.js";
 
 /** GetSession: lazy expiry applies; only the initiator, participants and observers may read. */
@@ -45,7 +46,7 @@ export async function lookupForCaller(
   if (!isAuthenticated(caller)) {
     return err(macpError(ErrorCode.UNAUTHENTICATED, caller.unauthenticated));
   }
-  const found = await kernel.lookupSession(sessionId);
+  const found = await lookupSession(kernel, sessionId);
   if (found.isErr()) return err(found.error);
   if (found.value === undefined) return err(macpError(ErrorCode.SESSION_NOT_FOUND, notFound));
   return ok({ session: found.value, identity: caller });

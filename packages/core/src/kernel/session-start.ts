@@ -13,7 +13,9 @@ import type { IncomingRecord, SessionBinding } from "../store/log-record.js";
 import { checkSessionId, checkStrictStart, checkTtl } from "./envelope-checks.js";
 import type { Kernel } from "./kernel.js";
 import type { MaybeAsync, Outcome } from "./outcome.js";
+import { loadReplica } from "./replicas.js";
 import { withLock } from "./session.js";
+import { LOG_CONFLICT, type SharedTarget } from "./session-log.js";
 import { evaluateStart, openSession } from "./session-machine.js";
 
 /** Semantics revision recorded on every SessionStart (handoff uses the acceptance clock). */
@@ -97,7 +99,9 @@ export function startSession(
   };
   const opening = evaluateStart(entry, envelope, start, binding);
   if (opening.isErr()) return err(opening.error);
-  if (identity.maxOpenSessions !== null) {
+  const shared = kernel.log.shared !== undefined;
+  // With a shared store the cap is checked cluster-wide, atomically with the append.
+  if (identity.maxOpenSessions !== null && !shared) {
     const open = table.countOpen(identity.sender, kernel.clock.now());
     if (open >= identity.maxOpenSessions) {
       return err(
@@ -122,12 +126,43 @@ export function startSession(
     kernel.observer?.sessionLoaded?.(envelope.sessionId, now);
     return ok(kernel.ack(envelope, SessionState.OPEN, false, now));
   };
-  const appended = kernel.log.append(envelope.sessionId, record);
+  const appended = kernel.log.append(
+    envelope.sessionId,
+    record,
+    shared ? startTarget(identity, binding.expiresAtMs, now) : undefined,
+  );
   if (!(appended instanceof Promise)) return appended.isErr() ? err(appended.error) : commit();
-  const settled = appended.then((result) => (result.isErr() ? err(result.error) : commit()));
+  const settled = appended.then((result) => {
+    if (result.isOk()) return commit();
+    // Another instance started this id first: judge this start against its session.
+    if (result.error === LOG_CONFLICT) return restartAfterConflict(kernel, envelope, identity);
+    return err(result.error);
+  });
   table.pendingStarts.set(envelope.sessionId, settled);
   void settled.finally(() => table.pendingStarts.delete(envelope.sessionId));
   return settled;
+}
+
+/** The id was taken on another instance: load that session, then this start is a duplicate or refused. */
+async function restartAfterConflict(
+  kernel: Kernel,
+  envelope: Envelope,
+  identity: Identity,
+): Promise<Outcome<Ack>> {
+  const loaded = await loadReplica(kernel, envelope.sessionId, false);
+  if (loaded.isErr()) return err(loaded.error);
+  if (loaded.value === undefined) return err(alreadyExists(envelope.sessionId));
+  return startSession(kernel, envelope, identity);
+}
+
+/** A SessionStart opens the shared log at position 0, within the initiator's cluster-wide cap. */
+function startTarget(identity: Identity, expiresAtMs: number, now: number): SharedTarget {
+  return {
+    position: 0,
+    summary: { initiator: identity.sender, open: true, expiresAtMs },
+    limit:
+      identity.maxOpenSessions === null ? undefined : { max: identity.maxOpenSessions, nowMs: now },
+  };
 }
 
 /** core.md D-3: trust the client's timestamp only within the allowed skew. */

@@ -1,4 +1,5 @@
 import { SessionState } from "@macp/proto";
+import type { Outcome } from "./outcome.js";
 import type { Session } from "./session.js";
 import { SessionIdSet } from "./session-id-set.js";
 
@@ -13,6 +14,8 @@ export class SessionTable {
   readonly tombstones = new SessionIdSet();
   /** SessionStarts whose append is in flight, by session id. */
   readonly pendingStarts = new Map<string, Promise<unknown>>();
+  /** Replicas being loaded from a shared log, by session id. */
+  readonly loadingReplicas = new Map<string, Promise<Outcome<Session | undefined>>>();
   /** OPEN sessions by initiator, for max_open_sessions. */
   private readonly openByInitiator = new Map<string, Set<Session>>();
   private nextOrdinal = 1;

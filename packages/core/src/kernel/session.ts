@@ -27,6 +27,8 @@ export class Session {
   readonly seen = new Set<string>();
   /** Accepted incoming envelopes so far; the next one gets sequence `incomingCount + 1`. */
   incomingCount = 0;
+  /** Records in the session's log so far (incoming and internal): the position of the next append. */
+  logLength = 0;
   private activity: Map<string, Activity> | undefined;
   /** Tail of the per-session lock (see withSessionLock). */
   lockTail: Promise<void> | undefined;

@@ -1,0 +1,6 @@
+export {
+  findPostgresBinaries,
+  startThrowawayPostgres,
+  type ThrowawayPostgres,
+  type ThrowawayPostgresOptions,
+} from "./throwaway-postgres.js";
