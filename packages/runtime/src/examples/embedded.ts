@@ -80,10 +80,11 @@ export async function runExampleApp(
     return;
   }
   const app = await start(read.options);
-  console.log(describe(app.url));
+  // Handlers first: whoever reads the "listening" line may signal at once.
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => {
       void app.close().then(() => process.exit(0));
     });
   }
+  console.log(describe(app.url));
 }
