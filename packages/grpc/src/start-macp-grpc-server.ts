@@ -1,5 +1,14 @@
 import { createServer, type Server as NetServer } from "node:net";
-import { Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
+import {
+  Metadata,
+  Server,
+  ServerCredentials,
+  ServerInterceptingCall,
+  type ServerInterceptor,
+  ServerListenerBuilder,
+  type ServerOptions,
+  status,
+} from "@grpc/grpc-js";
 import type { MacpRuntime, RuntimeLogger } from "@macp/core";
 import { createHealthState, type HealthState } from "@macp/core/wire";
 import { addMacpGrpcServices, type MacpGrpcServicesOptions } from "./add-macp-grpc-services.js";
@@ -54,6 +63,13 @@ export interface MacpGrpcServerOptions
    */
   readonly idleTimeoutMs?: number;
   /**
+   * How long a call's request may take to arrive (MACP_REQUEST_TIMEOUT_SECS):
+   * a unary or server-streaming call whose request message is not in by then
+   * ends with CANCELLED, as on the Connect listener. StreamSession (bidi) is
+   * exempt: its client sends whenever it likes. Default 30 000 ms.
+   */
+  readonly requestTimeoutMs?: number;
+  /**
    * The health state to report. Default: the server's own. Pass one state to
    * several transports so they turn NOT_SERVING together.
    */
@@ -83,6 +99,40 @@ export interface MacpGrpcServer {
 
 const DEFAULT_DRAIN_MS = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/** Ends a call whose request message has not arrived within `timeoutMs` (bidi streams exempt). */
+function requestTimeoutInterceptor(timeoutMs: number): ServerInterceptor {
+  return (method, call) => {
+    if (method.requestStream) return new ServerInterceptingCall(call);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stop = () => clearTimeout(timer);
+    return new ServerInterceptingCall(call, {
+      start(next) {
+        timer = setTimeout(() => {
+          call.sendStatus({
+            code: status.CANCELLED,
+            details: `request timeout expired (${timeoutMs} ms)`,
+            metadata: new Metadata(),
+          });
+        }, timeoutMs);
+        next(
+          new ServerListenerBuilder()
+            .withOnReceiveMessage((message, nextMessage) => {
+              stop();
+              nextMessage(message);
+            })
+            .withOnCancel(stop)
+            .build(),
+        );
+      },
+      sendStatus(callStatus, next) {
+        stop();
+        next(callStatus);
+      },
+    });
+  };
+}
 // Every HTTP/2 connection opens with this many bytes of client preface (RFC 9113 §3.4).
 const HTTP2_PREFACE_BYTES = 24;
 // After the last call ends, how long trailers and GOAWAY get before connections are cut.
@@ -116,7 +166,12 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
     // forceShutdown() only cuts the connections its channelz bookkeeping
     // tracks, so with it off, close() could not cut calls that outlast drainMs.
   };
-  const server = new Server(serverOptions);
+  const server = new Server({
+    ...serverOptions,
+    interceptors: [
+      requestTimeoutInterceptor(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
+    ],
+  });
   let inFlight = 0;
   let onIdle: (() => void) | undefined;
   const calls = {

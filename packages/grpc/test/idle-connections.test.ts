@@ -1,6 +1,7 @@
 // Regression: the grpc-js listener kept silent TCP sockets and stalled HTTP/2
 // prefaces open forever (grpc-js sets no timeout on its http2 server).
 
+import { connect as connectHttp2 } from "node:http2";
 import { connect, type Socket } from "node:net";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -17,6 +18,7 @@ beforeAll(async () => {
     authenticate: () => ({ unauthenticated: "no credentials in this test" }),
     port: 0,
     idleTimeoutMs: 200,
+    requestTimeoutMs: 300,
   });
 });
 
@@ -52,5 +54,33 @@ describe("the grpc-js listener's idle timeout", () => {
     expect((await initialize()).selectedProtocolVersion).toBe("1.0");
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect((await initialize()).selectedProtocolVersion).toBe("1.0");
+  });
+});
+
+describe("the grpc-js listener's request timeout", () => {
+  it("ends a half-sent request with CANCELLED (regression: it was held open)", async () => {
+    const session = connectHttp2(server.url);
+    session.on("error", () => {});
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/macp.v1.MACPRuntimeService/Initialize",
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      // A gRPC frame that announces 100 bytes and carries 3.
+      stream.write(Buffer.from([0, 0, 0, 0, 100, 1, 2, 3]));
+      const grpcStatus = await new Promise<string | undefined>((resolve, reject) => {
+        stream.on("trailers", (trailers) => resolve(String(trailers["grpc-status"])));
+        stream.on("response", (headers) => {
+          if (headers["grpc-status"] !== undefined) resolve(String(headers["grpc-status"]));
+        });
+        stream.on("error", reject);
+        setTimeout(() => reject(new Error("the request was held open")), 10_000).unref();
+      });
+      expect(grpcStatus).toBe("1"); // CANCELLED
+    } finally {
+      session.destroy();
+    }
   });
 });

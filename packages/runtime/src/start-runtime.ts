@@ -267,6 +267,7 @@ async function listen(config: RuntimeConfig, parts: ListenParts): Promise<Listen
       ...(parts.tls === undefined ? {} : { tls: parts.tls }),
       maxReceiveMessageBytes: config.maxReceiveMessageBytes,
       maxConcurrentStreams: config.maxConcurrentStreams,
+      requestTimeoutMs: config.requestTimeoutMs,
       logger: parts.logger,
     }),
   );
