@@ -323,46 +323,51 @@ function onUpdate(state: TaskState, envelope: Envelope): Step {
   );
 }
 
+/** TaskComplete and TaskFail: the task exists, the sender is its assignee and names itself. */
+function requireTerminalReporter(
+  state: TaskState,
+  payload: { readonly taskId: string; readonly assignee: string },
+  sender: string,
+): Result<void, MacpError> {
+  return requireTask(state, payload.taskId)
+    .andThen(() => requireReportingAssignee(state, sender))
+    .andThen(() => requireSelfAssignee(payload.assignee, sender));
+}
+
 function onComplete(state: TaskState, envelope: Envelope): Step {
   return decodePayload(task.TaskCompletePayloadSchema, envelope.payload, "TaskComplete").andThen(
     (payload) =>
-      requireTask(state, payload.taskId)
-        .andThen(() => requireReportingAssignee(state, envelope.sender))
-        .andThen(() => requireSelfAssignee(payload.assignee, envelope.sender))
-        .map(() => ({
-          state: {
-            ...state,
-            terminalReport: {
-              kind: "Complete" as const,
-              taskId: payload.taskId,
-              assignee: envelope.sender,
-              output: payload.output.slice(),
-              summary: payload.summary,
-            },
+      requireTerminalReporter(state, payload, envelope.sender).map(() => ({
+        state: {
+          ...state,
+          terminalReport: {
+            kind: "Complete" as const,
+            taskId: payload.taskId,
+            assignee: envelope.sender,
+            output: payload.output.slice(),
+            summary: payload.summary,
           },
-        })),
+        },
+      })),
   );
 }
 
 function onFail(state: TaskState, envelope: Envelope): Step {
   return decodePayload(task.TaskFailPayloadSchema, envelope.payload, "TaskFail").andThen(
     (payload) =>
-      requireTask(state, payload.taskId)
-        .andThen(() => requireReportingAssignee(state, envelope.sender))
-        .andThen(() => requireSelfAssignee(payload.assignee, envelope.sender))
-        .map(() => ({
-          state: {
-            ...state,
-            terminalReport: {
-              kind: "Fail" as const,
-              taskId: payload.taskId,
-              assignee: envelope.sender,
-              errorCode: payload.errorCode,
-              reason: payload.reason,
-              retryable: payload.retryable,
-            },
+      requireTerminalReporter(state, payload, envelope.sender).map(() => ({
+        state: {
+          ...state,
+          terminalReport: {
+            kind: "Fail" as const,
+            taskId: payload.taskId,
+            assignee: envelope.sender,
+            errorCode: payload.errorCode,
+            reason: payload.reason,
+            retryable: payload.retryable,
           },
-        })),
+        },
+      })),
   );
 }
 
