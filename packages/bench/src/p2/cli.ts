@@ -1,4 +1,4 @@
-// `node packages/bench/dist/p2/cli.js [--profile] [--duration <ms>] [--warmup <ms>]
+// `node packages/bench/dist/p2/cli.js [--profile] [--duration <ms>] [--warmup <ms>] [--rounds <n>]
 //   [--targets runtime-grpc-js,grpc-js-echo,...] [--profile-targets ...]`
 // (targets: runtime-grpc-js, runtime-connect, grpc-js-echo, connect-echo, macp-grpc-stub)
 // runs P2 alone and prints its summary (build first: `npm run build`).
@@ -11,6 +11,7 @@ const { values } = parseArgs({
     profile: { type: "boolean", default: false },
     duration: { type: "string" },
     warmup: { type: "string" },
+    rounds: { type: "string" },
     callers: { type: "string" },
     connections: { type: "string" },
     targets: { type: "string" },
@@ -36,6 +37,7 @@ const result = await runP2({
   profile: values.profile,
   durationMs: number(values.duration),
   warmupMs: number(values.warmup),
+  rounds: number(values.rounds),
   callers: number(values.callers),
   connections: number(values.connections),
   log: (line) => console.error(line),

@@ -9,7 +9,9 @@ export {
   type P2Profile,
   type P2Ratio,
   type P2Result,
+  type P2RoundRatio,
   type P2Target,
   type P2TargetResult,
+  type P2TargetSummary,
   runP2,
 } from "./run-p2.js";

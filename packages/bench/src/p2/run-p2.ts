@@ -58,6 +58,14 @@ export interface P2Options {
   readonly warmupMs?: number;
   /** The measured window per server. Default 6000 ms. */
   readonly durationMs?: number;
+  /**
+   * Rounds: each measures every target once, each round starting one target
+   * later, so drift in the machine's speed falls on all targets alike. The
+   * figures are medians over rounds, the ratios medians of each round's own
+   * ratio (its runtime against its echo, measured minutes apart at most).
+   * Default 3.
+   */
+  readonly rounds?: number;
   /** Servers to measure, in order. Default {@link P2_TARGETS}. */
   readonly targets?: readonly P2Target[];
   /**
@@ -89,11 +97,16 @@ export interface P2TargetResult extends LoadResult {
   readonly serverBusy: number;
 }
 
-export interface P2Ratio {
+export interface P2RoundRatio {
   /** runtime requests/s ÷ echo requests/s (same transport). */
   readonly throughput: number;
   /** runtime CPU per call ÷ echo CPU per call. */
   readonly cpuPerCall: number;
+}
+
+/** The median of the rounds' ratios, and each round's. */
+export interface P2Ratio extends P2RoundRatio {
+  readonly rounds: readonly P2RoundRatio[];
 }
 
 export interface P2Profile {
@@ -103,11 +116,19 @@ export interface P2Profile {
   readonly summary: ProfileSummary;
 }
 
+/** A target over all rounds: medians of the rates, sums of the counts. */
+export interface P2TargetSummary extends P2TargetResult {
+  /** Lowest and highest CPU per call of the rounds, µs. */
+  readonly cpuMicrosPerCallRange: readonly [number, number];
+}
+
 export interface P2Result {
   readonly settings: Required<Omit<P2Options, "log" | "targets">> & {
     readonly targets: readonly P2Target[];
   };
-  readonly results: readonly P2TargetResult[];
+  readonly results: readonly P2TargetSummary[];
+  /** Every measurement, round by round. */
+  readonly roundResults: readonly (readonly P2TargetResult[])[];
   /** runtime-connect against connect-echo. */
   readonly runtimeVsConnectEcho: P2Ratio | undefined;
   /** runtime-grpc-js against grpc-js-echo. */
@@ -320,15 +341,67 @@ export function toTargetResult(target: P2Target, measurement: Measurement): P2Ta
   };
 }
 
-function ratio(
-  runtime: P2TargetResult | undefined,
-  echo: P2TargetResult | undefined,
-): P2Ratio | undefined {
-  if (runtime === undefined || echo === undefined) return undefined;
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  if (sorted.length % 2 === 1) return sorted[middle] as number;
+  return ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** One target's measurements of every round as one line of figures. */
+export function summariseTarget(measurements: readonly P2TargetResult[]): P2TargetSummary {
+  const first = measurements[0];
+  if (first === undefined) throw new Error("no measurement to summarise");
+  const of = (pick: (result: P2TargetResult) => number) => median(measurements.map(pick));
+  const sum = (pick: (result: P2TargetResult) => number) =>
+    measurements.reduce((total, result) => total + pick(result), 0);
+  const cpu = measurements.map((result) => result.cpuMicrosPerCall);
   return {
-    throughput: runtime.requestsPerSecond / echo.requestsPerSecond,
-    cpuPerCall: runtime.cpuMicrosPerCall / echo.cpuMicrosPerCall,
+    target: first.target,
+    requestsPerSecond: of((r) => r.requestsPerSecond),
+    serverCpuMs: of((r) => r.serverCpuMs),
+    cpuMicrosPerCall: of((r) => r.cpuMicrosPerCall),
+    cpuMicrosPerCallRange: [Math.min(...cpu), Math.max(...cpu)],
+    serverBusy: of((r) => r.serverBusy),
+    calls: sum((r) => r.calls),
+    accepted: sum((r) => r.accepted),
+    refused: sum((r) => r.refused),
+    failed: sum((r) => r.failed),
+    elapsedMs: sum((r) => r.elapsedMs),
+    p50Ms: of((r) => r.p50Ms),
+    p99Ms: of((r) => r.p99Ms),
+    firstProblem: measurements.find((r) => r.firstProblem !== undefined)?.firstProblem,
   };
+}
+
+/** The median of each round's runtime-to-echo ratio; undefined unless every round has both. */
+export function ratioOverRounds(
+  rounds: readonly (readonly P2TargetResult[])[],
+  runtimeTarget: P2Target,
+  echoTarget: P2Target,
+): P2Ratio | undefined {
+  const perRound: P2RoundRatio[] = [];
+  for (const round of rounds) {
+    const runtime = round.find((result) => result.target === runtimeTarget);
+    const echo = round.find((result) => result.target === echoTarget);
+    if (runtime === undefined || echo === undefined) return undefined;
+    perRound.push({
+      throughput: runtime.requestsPerSecond / echo.requestsPerSecond,
+      cpuPerCall: runtime.cpuMicrosPerCall / echo.cpuMicrosPerCall,
+    });
+  }
+  if (perRound.length === 0) return undefined;
+  return {
+    throughput: median(perRound.map((ratio) => ratio.throughput)),
+    cpuPerCall: median(perRound.map((ratio) => ratio.cpuPerCall)),
+    rounds: perRound,
+  };
+}
+
+/** Round `round`'s order: the targets rotated by `round`. */
+export function roundOrder<T>(targets: readonly T[], round: number): T[] {
+  const shift = targets.length === 0 ? 0 : round % targets.length;
+  return [...targets.slice(shift), ...targets.slice(0, shift)];
 }
 
 /** Runs P2 and returns its figures; {@link formatP2Summary} prints them. */
@@ -341,6 +414,7 @@ export async function runP2(options: P2Options = {}): Promise<P2Result> {
     sessions: options.sessions ?? 64,
     warmupMs: options.warmupMs ?? 1500,
     durationMs: options.durationMs ?? 6000,
+    rounds: options.rounds ?? 3,
     targets: options.targets ?? P2_TARGETS,
     profile: options.profile ?? false,
     profileTargets: options.profileTargets ?? (["runtime-grpc-js", "grpc-js-echo"] as const),
@@ -354,22 +428,36 @@ export async function runP2(options: P2Options = {}): Promise<P2Result> {
     sessions: settings.sessions,
   });
 
-  const results: P2TargetResult[] = [];
-  for (const target of settings.targets) {
-    log(`P2: measuring ${target} (${settings.callers} callers, ${settings.durationMs} ms)`);
-    const server = await startServer(target, []);
-    try {
-      const measurement = await measure(
-        server,
-        loadConfig(server.address),
-        settings.warmupMs,
-        settings.durationMs,
-      );
-      results.push(toTargetResult(target, measurement));
-    } finally {
-      await server.stop();
-    }
+  if (!Number.isInteger(settings.rounds) || settings.rounds < 1) {
+    throw new Error(`P2 rounds must be a positive integer, not ${settings.rounds}`);
   }
+  const roundResults: P2TargetResult[][] = [];
+  for (let round = 0; round < settings.rounds; round++) {
+    const measured: P2TargetResult[] = [];
+    for (const target of roundOrder(settings.targets, round)) {
+      log(
+        `P2: round ${round + 1}/${settings.rounds}, measuring ${target} (${settings.callers} callers, ${settings.durationMs} ms)`,
+      );
+      const server = await startServer(target, []);
+      try {
+        const measurement = await measure(
+          server,
+          loadConfig(server.address),
+          settings.warmupMs,
+          settings.durationMs,
+        );
+        measured.push(toTargetResult(target, measurement));
+      } finally {
+        await server.stop();
+      }
+    }
+    roundResults.push(measured);
+  }
+  const results = settings.targets.map((target) =>
+    summariseTarget(
+      roundResults.flatMap((round) => round.filter((result) => result.target === target)),
+    ),
+  );
 
   const profiles: P2Profile[] = [];
   if (settings.profile) {
@@ -408,12 +496,12 @@ export async function runP2(options: P2Options = {}): Promise<P2Result> {
     }
   }
 
-  const find = (target: P2Target) => results.find((result) => result.target === target);
   return {
     settings,
     results,
-    runtimeVsConnectEcho: ratio(find("runtime-connect"), find("connect-echo")),
-    runtimeVsGrpcJsEcho: ratio(find("runtime-grpc-js"), find("grpc-js-echo")),
+    roundResults,
+    runtimeVsConnectEcho: ratioOverRounds(roundResults, "runtime-connect", "connect-echo"),
+    runtimeVsGrpcJsEcho: ratioOverRounds(roundResults, "runtime-grpc-js", "grpc-js-echo"),
     profiles,
     totalMs: Date.now() - began,
   };
@@ -424,17 +512,20 @@ const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
 /** The P2 figures as a plain-text report. */
 export function formatP2Summary(result: P2Result): string {
   const { settings } = result;
+  const rounds = settings.rounds === 1 ? "one round" : `median of ${settings.rounds} rounds`;
   const lines = [
-    `P2: Send throughput, ${settings.callers} concurrent callers over ${settings.connections} HTTP/2 connections (gRPC, @grpc/grpc-js client in its own process), ${settings.durationMs} ms per server after ${settings.warmupMs} ms warm-up`,
+    `P2: Send throughput, ${settings.callers} concurrent callers over ${settings.connections} HTTP/2 connections (gRPC, @grpc/grpc-js client in its own process), ${settings.durationMs} ms per server after ${settings.warmupMs} ms warm-up, ${rounds} (each round measures every server, a fresh process each)`,
     "",
-    "server           requests/s  server CPU/call  server busy  p50 ms  p99 ms  calls     accepted  refused  failed",
+    "server           requests/s  server CPU/call  (rounds' range)  server busy  p50 ms  p99 ms  calls     accepted  refused  failed",
   ];
   for (const r of result.results) {
+    const [lowest, highest] = r.cpuMicrosPerCallRange;
     lines.push(
       [
         r.target.padEnd(16),
         r.requestsPerSecond.toFixed(0).padStart(10),
         `${r.cpuMicrosPerCall.toFixed(1)} µs`.padStart(15),
+        `${lowest.toFixed(0)}–${highest.toFixed(0)} µs`.padStart(16),
         percent(r.serverBusy).padStart(12),
         r.p50Ms.toFixed(2).padStart(7),
         r.p99Ms.toFixed(2).padStart(7),
@@ -453,8 +544,12 @@ export function formatP2Summary(result: P2Result): string {
   lines.push("");
   const describe = (name: string, value: P2Ratio | undefined) => {
     if (value === undefined) return;
+    const each = (pick: (ratio: P2RoundRatio) => number) =>
+      value.rounds.length === 1
+        ? ""
+        : ` (rounds: ${value.rounds.map((ratio) => pick(ratio).toFixed(2)).join(", ")})`;
     lines.push(
-      `${name}: throughput ${value.throughput.toFixed(2)}×, CPU per call ${value.cpuPerCall.toFixed(2)}×`,
+      `${name}: throughput ${value.throughput.toFixed(2)}×${each((ratio) => ratio.throughput)}, CPU per call ${value.cpuPerCall.toFixed(2)}×${each((ratio) => ratio.cpuPerCall)}`,
     );
   };
   describe("runtime-grpc-js / grpc-js-echo", result.runtimeVsGrpcJsEcho);

@@ -1,0 +1,120 @@
+import { describe, expect, it } from "vitest";
+import {
+  formatP2Summary,
+  type P2Result,
+  type P2Target,
+  type P2TargetResult,
+  ratioOverRounds,
+  roundOrder,
+  summariseTarget,
+} from "./run-p2.js";
+
+function measured(target: P2Target, requestsPerSecond: number, cpu: number): P2TargetResult {
+  return {
+    target,
+    requestsPerSecond,
+    cpuMicrosPerCall: cpu,
+    serverCpuMs: (cpu * requestsPerSecond) / 1000,
+    serverBusy: (cpu * requestsPerSecond) / 1e6,
+    calls: requestsPerSecond,
+    accepted: requestsPerSecond,
+    refused: 0,
+    failed: 0,
+    elapsedMs: 1000,
+    p50Ms: 10,
+    p99Ms: 50,
+    firstProblem: undefined,
+  };
+}
+
+describe("P2 rounds", () => {
+  it("rotates the order of the targets from round to round", () => {
+    const targets = ["a", "b", "c"];
+    expect(roundOrder(targets, 0)).toEqual(["a", "b", "c"]);
+    expect(roundOrder(targets, 1)).toEqual(["b", "c", "a"]);
+    expect(roundOrder(targets, 4)).toEqual(["b", "c", "a"]);
+    expect(roundOrder([], 2)).toEqual([]);
+  });
+
+  it("summarises a target by the median of its rounds and the sum of its counts", () => {
+    const summary = summariseTarget([
+      measured("grpc-js-echo", 5000, 90),
+      measured("grpc-js-echo", 3000, 150),
+      measured("grpc-js-echo", 4000, 100),
+    ]);
+    expect(summary.requestsPerSecond).toBe(4000);
+    expect(summary.cpuMicrosPerCall).toBe(100);
+    expect(summary.cpuMicrosPerCallRange).toEqual([90, 150]);
+    expect(summary.calls).toBe(12000);
+    expect(summary.elapsedMs).toBe(3000);
+  });
+
+  it("takes the median of an even number of rounds as the mean of the middle two", () => {
+    const summary = summariseTarget([
+      measured("grpc-js-echo", 1000, 100),
+      measured("grpc-js-echo", 3000, 120),
+    ]);
+    expect(summary.requestsPerSecond).toBe(2000);
+    expect(summary.cpuMicrosPerCall).toBe(110);
+  });
+
+  it("refuses to summarise no measurement", () => {
+    expect(() => summariseTarget([])).toThrow(/no measurement/);
+  });
+
+  it("takes each round's ratio before the median, so a slow round does not skew it", () => {
+    // Round 2 ran on a slow machine: both servers cost twice as much.
+    const rounds = [
+      [measured("runtime-grpc-js", 4000, 140), measured("grpc-js-echo", 5000, 100)],
+      [measured("grpc-js-echo", 2500, 200), measured("runtime-grpc-js", 2000, 280)],
+      [measured("runtime-grpc-js", 4400, 130), measured("grpc-js-echo", 5000, 100)],
+    ];
+    const ratio = ratioOverRounds(rounds, "runtime-grpc-js", "grpc-js-echo");
+    expect(ratio?.rounds.map((round) => round.cpuPerCall)).toEqual([1.4, 1.4, 1.3]);
+    expect(ratio?.cpuPerCall).toBe(1.4);
+    expect(ratio?.throughput).toBeCloseTo(0.8, 10);
+  });
+
+  it("gives no ratio when a round lacks one of the two servers", () => {
+    const rounds = [[measured("runtime-grpc-js", 4000, 140)]];
+    expect(ratioOverRounds(rounds, "runtime-grpc-js", "grpc-js-echo")).toBeUndefined();
+    expect(ratioOverRounds([], "runtime-grpc-js", "grpc-js-echo")).toBeUndefined();
+  });
+
+  it("prints the medians, the range of each server and each round's ratio", () => {
+    const rounds = [
+      [measured("runtime-grpc-js", 4000, 140), measured("grpc-js-echo", 5000, 100)],
+      [measured("grpc-js-echo", 5000, 100), measured("runtime-grpc-js", 4400, 130)],
+    ];
+    const targets: P2Target[] = ["runtime-grpc-js", "grpc-js-echo"];
+    const result: P2Result = {
+      settings: {
+        callers: 64,
+        connections: 8,
+        sessions: 64,
+        warmupMs: 1500,
+        durationMs: 6000,
+        rounds: 2,
+        targets,
+        profile: false,
+        profileTargets: [],
+        profileDurationMs: 4000,
+        profileTop: 15,
+      },
+      results: targets.map((target) =>
+        summariseTarget(rounds.flat().filter((r) => r.target === target)),
+      ),
+      roundResults: rounds,
+      runtimeVsConnectEcho: undefined,
+      runtimeVsGrpcJsEcho: ratioOverRounds(rounds, "runtime-grpc-js", "grpc-js-echo"),
+      profiles: [],
+      totalMs: 30_000,
+    };
+    const text = formatP2Summary(result);
+    expect(text).toContain("median of 2 rounds");
+    expect(text).toMatch(/runtime-grpc-js\s+4200\s+135\.0 µs\s+130–140 µs/);
+    expect(text).toContain(
+      "runtime-grpc-js / grpc-js-echo: throughput 0.84× (rounds: 0.80, 0.88), CPU per call 1.35× (rounds: 1.40, 1.30)",
+    );
+  });
+});
