@@ -10,6 +10,7 @@ import * as http2 from "node:http2";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { MacpServerOptions } from "@macp/connect/node";
 import type { Caller } from "@macp/core";
 import {
   MACPRuntimeService,
@@ -134,17 +135,25 @@ function rawListSessions(
 }
 
 describe.each(GRPC_SERVERS)("%s", (_name, startServer) => {
+  /** Starts the server with a held authenticator and `options`. */
+  async function startHeld(options: Partial<MacpServerOptions>) {
+    const gate = heldAuthenticator();
+    server = await startServer({
+      runtime: newRuntime(),
+      authenticate: gate.authenticate,
+      port: 0,
+      ...options,
+    });
+    return { gate, target: server };
+  }
+
   describe("concurrency limit per connection", () => {
     async function atMostTheLimitAtOnce(tls?: { cert: string; key: string }): Promise<void> {
-      const gate = heldAuthenticator();
-      server = await startServer({
-        runtime: newRuntime(),
-        authenticate: gate.authenticate,
-        port: 0,
+      const { gate, target } = await startHeld({
         concurrencyLimitPerConnection: 2,
         ...(tls === undefined ? {} : { tls }),
       });
-      const client = clientOf(server, tls?.cert);
+      const client = clientOf(target, tls?.cert);
       const calls = [1, 2, 3, 4, 5, 6].map((n) =>
         client.listSessions({}, { headers: headersFor("alice", `call ${n}`) }),
       );
@@ -167,14 +176,8 @@ describe.each(GRPC_SERVERS)("%s", (_name, startServer) => {
     });
 
     it("takes a waiting call its client cancels out of the queue", async () => {
-      const gate = heldAuthenticator();
-      server = await startServer({
-        runtime: newRuntime(),
-        authenticate: gate.authenticate,
-        port: 0,
-        concurrencyLimitPerConnection: 1,
-      });
-      const session = http2.connect(server.url);
+      const { gate, target } = await startHeld({ concurrencyLimitPerConnection: 1 });
+      const session = http2.connect(target.url);
       session.on("error", () => {});
       try {
         const first = rawListSessions(session, "first");
@@ -244,21 +247,15 @@ describe.each(GRPC_SERVERS)("%s", (_name, startServer) => {
     });
 
     it("ends waiting calls with UNAVAILABLE when the server shuts down", async () => {
-      const gate = heldAuthenticator();
-      server = await startServer({
-        runtime: newRuntime(),
-        authenticate: gate.authenticate,
-        port: 0,
-        concurrencyLimitPerConnection: 1,
-      });
-      const client = clientOf(server);
+      const { gate, target } = await startHeld({ concurrencyLimitPerConnection: 1 });
+      const client = clientOf(target);
       const first = failureOf(client.listSessions({}, { headers: headersFor("stuck", "first") }));
       await gate.untilInside(1);
       const waiting = failureOf(
         client.listSessions({}, { headers: headersFor("alice", "waiting") }),
       );
       await sleep(SETTLE_MS);
-      const closed = server.close({ drainMs: 200 });
+      const closed = target.close({ drainMs: 200 });
       expect((await waiting)?.code).toBe(Code.Unavailable);
       await withTimeout(closed, GENEROUS_MS, "the server to close");
       expect(await first).toBeInstanceOf(ConnectError);
@@ -268,30 +265,20 @@ describe.each(GRPC_SERVERS)("%s", (_name, startServer) => {
 
   describe("request timeout", () => {
     it("ends a unary call whose handler never answers with CANCELLED", async () => {
-      const gate = heldAuthenticator();
-      server = await startServer({
-        runtime: newRuntime(),
-        authenticate: gate.authenticate,
-        port: 0,
-        requestTimeoutMs: 300,
-      });
+      const { target } = await startHeld({ requestTimeoutMs: 300 });
       const failure = await failureOf(
-        clientOf(server).listSessions({}, { headers: headersFor("stuck", "stuck") }),
+        clientOf(target).listSessions({}, { headers: headersFor("stuck", "stuck") }),
       );
       expect(failure?.code).toBe(Code.Canceled);
     });
 
     it("frees the slot of a call it ends, and ends calls waiting for a slot", async () => {
-      const gate = heldAuthenticator();
-      gate.open();
-      server = await startServer({
-        runtime: newRuntime(),
-        authenticate: gate.authenticate,
-        port: 0,
+      const { gate, target } = await startHeld({
         requestTimeoutMs: 300,
         concurrencyLimitPerConnection: 1,
       });
-      const client = clientOf(server);
+      gate.open();
+      const client = clientOf(target);
       const stuck = failureOf(client.listSessions({}, { headers: headersFor("stuck", "stuck") }));
       await gate.untilInside(1);
       const waiting = failureOf(
