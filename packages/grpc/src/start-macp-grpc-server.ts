@@ -1,17 +1,9 @@
 import { createServer, type Server as NetServer } from "node:net";
-import {
-  Metadata,
-  Server,
-  ServerCredentials,
-  ServerInterceptingCall,
-  type ServerInterceptor,
-  ServerListenerBuilder,
-  type ServerOptions,
-  status,
-} from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
 import type { MacpRuntime, RuntimeLogger } from "@macp/core";
 import { createHealthState, type HealthState } from "@macp/core/wire";
 import { addMacpGrpcServices, type MacpGrpcServicesOptions } from "./add-macp-grpc-services.js";
+import { createCallGuard } from "./create-call-guard.js";
 
 /** The default request-size limit: the 1 MiB payload limit plus 64 KiB for the rest of the envelope (core.md §20). */
 export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 1_048_576 + 65_536;
@@ -63,12 +55,23 @@ export interface MacpGrpcServerOptions
    */
   readonly idleTimeoutMs?: number;
   /**
-   * How long a call's request may take to arrive (MACP_REQUEST_TIMEOUT_SECS):
-   * a unary or server-streaming call whose request message is not in by then
-   * ends with CANCELLED, as on the Connect listener. StreamSession (bidi) is
-   * exempt: its client sends whenever it likes. Default 30 000 ms.
+   * How long a call may take (MACP_REQUEST_TIMEOUT_SECS), as on the Connect
+   * listener: a unary call not answered by then, wherever it is stuck
+   * (its request, a slot, the authenticator, the store), and a server stream
+   * whose request is not in by then, end with CANCELLED. StreamSession (bidi)
+   * is exempt, and so is a server stream once its request is in. Default
+   * 30 000 ms.
    */
   readonly requestTimeoutMs?: number;
+  /**
+   * Calls of one connection handled at a time
+   * (MACP_CONCURRENCY_LIMIT_PER_CONNECTION), as on the Connect listener: a
+   * call holds its slot for the phase the request timeout covers; further
+   * calls wait in arrival order (their handler does not see them yet), they
+   * are not refused. A waiting call still times out, and one its client
+   * cancels leaves the queue. Default 64.
+   */
+  readonly concurrencyLimitPerConnection?: number;
   /**
    * The health state to report. Default: the server's own. Pass one state to
    * several transports so they turn NOT_SERVING together.
@@ -100,39 +103,8 @@ export interface MacpGrpcServer {
 const DEFAULT_DRAIN_MS = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+const DEFAULT_CONCURRENCY_LIMIT_PER_CONNECTION = 64;
 
-/** Ends a call whose request message has not arrived within `timeoutMs` (bidi streams exempt). */
-function requestTimeoutInterceptor(timeoutMs: number): ServerInterceptor {
-  return (method, call) => {
-    if (method.requestStream) return new ServerInterceptingCall(call);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stop = () => clearTimeout(timer);
-    return new ServerInterceptingCall(call, {
-      start(next) {
-        timer = setTimeout(() => {
-          call.sendStatus({
-            code: status.CANCELLED,
-            details: `request timeout expired (${timeoutMs} ms)`,
-            metadata: new Metadata(),
-          });
-        }, timeoutMs);
-        next(
-          new ServerListenerBuilder()
-            .withOnReceiveMessage((message, nextMessage) => {
-              stop();
-              nextMessage(message);
-            })
-            .withOnCancel(stop)
-            .build(),
-        );
-      },
-      sendStatus(callStatus, next) {
-        stop();
-        next(callStatus);
-      },
-    });
-  };
-}
 // Every HTTP/2 connection opens with this many bytes of client preface (RFC 9113 §3.4).
 const HTTP2_PREFACE_BYTES = 24;
 // After the last call ends, how long trailers and GOAWAY get before connections are cut.
@@ -166,12 +138,12 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
     // forceShutdown() only cuts the connections its channelz bookkeeping
     // tracks, so with it off, close() could not cut calls that outlast drainMs.
   };
-  const server = new Server({
-    ...serverOptions,
-    interceptors: [
-      requestTimeoutInterceptor(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
-    ],
+  const guard = createCallGuard({
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    concurrencyLimitPerConnection:
+      options.concurrencyLimitPerConnection ?? DEFAULT_CONCURRENCY_LIMIT_PER_CONNECTION,
   });
+  const server = new Server({ ...serverOptions, interceptors: [guard.interceptor] });
   let inFlight = 0;
   let onIdle: (() => void) | undefined;
   const calls = {
@@ -208,6 +180,7 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
   // handshake, and the idle timeout then applies to its HTTP/2 session.
   const injector = server.createConnectionInjector(credentials);
   const listener: NetServer = createServer((socket) => {
+    guard.track(socket);
     if (tls !== undefined) {
       injector.injectConnection(socket);
       return;
@@ -267,6 +240,7 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
       });
     });
     shutdown.abort();
+    guard.shutDown();
     await Promise.race([shutDown, idle(drainMs)]);
     // A client may hold its half of a finished bidi stream open, which keeps
     // its connection from closing after GOAWAY: give trailers a moment, then cut.

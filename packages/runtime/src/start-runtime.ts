@@ -268,6 +268,7 @@ async function listen(config: RuntimeConfig, parts: ListenParts): Promise<Listen
       maxReceiveMessageBytes: config.maxReceiveMessageBytes,
       maxConcurrentStreams: config.maxConcurrentStreams,
       requestTimeoutMs: config.requestTimeoutMs,
+      concurrencyLimitPerConnection: config.concurrencyLimitPerConnection,
       logger: parts.logger,
     }),
   );

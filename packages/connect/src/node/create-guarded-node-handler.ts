@@ -1,5 +1,11 @@
 import type { JsonValue } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter, createConnectRouter } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  createConnectRouter,
+  type Interceptor,
+} from "@connectrpc/connect";
 import {
   type UniversalHandler,
   type UniversalServerRequest,
@@ -23,6 +29,12 @@ export interface GuardedNodeHandlerOptions {
   readonly requestTimeoutMs: number;
   /** Admits requests per connection. */
   readonly connections: ConnectionTracker;
+  /**
+   * Once aborted, a request that would wait for an admission slot, or is
+   * waiting for one, is answered UNAVAILABLE instead: its handler never ran,
+   * so its client may retry it elsewhere.
+   */
+  readonly shutdownSignal?: AbortSignal;
   readonly logger: Pick<RuntimeLogger, "error">;
   /** Answers a request no route matches (a web page, for one); false lets the handler answer 404. */
   readonly fallback?: (...call: Parameters<NodeRequestListener>) => boolean;
@@ -35,9 +47,10 @@ export interface GuardedNodeHandlerOptions {
  * - A request timeout. Unary calls must be answered within it, server
  *   streams must have received their request by then, bidi streams
  *   (StreamSession) are exempt: a stream may stay open as long as its client
- *   wants. On expiry, a request body still in flight fails and the handler's
- *   signal aborts, so the call ends with CANCELLED in its own protocol (the
- *   reference runtime's timeout answers CANCELLED too).
+ *   wants. On expiry, a request body still in flight fails, the handler's
+ *   signal aborts, and a unary call ends even if its handler is stuck (in an
+ *   authenticator or a store that does not answer), with CANCELLED in its
+ *   own protocol, as the reference runtime's timeout answers.
  * - Per-connection admission: the same phase of a request holds one of its
  *   connection's slots; requests beyond the limit wait, they are not refused.
  * - A Connect-protocol request whose binary body does not decode answers
@@ -45,7 +58,10 @@ export interface GuardedNodeHandlerOptions {
  *   gRPC and gRPC-Web keep INTERNAL, as in the reference runtime.
  */
 export function createGuardedNodeHandler(options: GuardedNodeHandlerOptions): NodeRequestListener {
-  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli] });
+  const router = createConnectRouter({
+    acceptCompression: [compressionGzip, compressionBrotli],
+    interceptors: [endUnaryOnAbort],
+  });
   options.routes(router);
   const paths = new Map<string, UniversalHandler>();
   for (const handler of router.handlers) paths.set(handler.requestPath, handler);
@@ -91,14 +107,27 @@ export function createGuardedNodeHandler(options: GuardedNodeHandlerOptions): No
       endPhase();
     });
 
+    const shutdown = options.shutdownSignal;
     const admitted =
       kind === "bidi_streaming"
         ? Promise.resolve(undefined)
-        : options.connections.admit(connection, AbortSignal.any([expiry.signal, gone.signal]));
+        : options.connections.admit(
+            connection,
+            AbortSignal.any(
+              shutdown === undefined
+                ? [expiry.signal, gone.signal]
+                : [expiry.signal, gone.signal, shutdown],
+            ),
+          );
     void admitted.then((slot) => {
       if (phaseOver) slot?.();
       else release = slot;
       if (gone.signal.aborted) return;
+      if (slot === undefined && kind !== "bidi_streaming" && !expiry.signal.aborted) {
+        // Not admitted, and neither gone nor timed out: the server is shutting down.
+        expiry.abort(new ConnectError("the server is shutting down", Code.Unavailable));
+        endPhase();
+      }
       let universalRequest: UniversalServerRequest;
       try {
         universalRequest = universalRequestFromNodeRequest(request, response, undefined, undefined);
@@ -128,6 +157,24 @@ export function createGuardedNodeHandler(options: GuardedNodeHandlerOptions): No
     });
   };
 }
+
+/**
+ * Ends a unary call when its signal aborts (the request timeout, the client's
+ * deadline, the client gone), even if its handler has not answered: connect-es
+ * waits for the handler, which may be stuck where the signal does not reach.
+ */
+const endUnaryOnAbort: Interceptor = (next) => (request) => {
+  if (request.stream) return next(request);
+  const signal = request.signal;
+  if (signal.aborted) return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => reject(ConnectError.from(signal.reason, Code.Canceled));
+    signal.addEventListener("abort", onAbort, { once: true });
+    next(request)
+      .then(resolve, reject)
+      .finally(() => signal.removeEventListener("abort", onAbort));
+  });
+};
 
 /** Calls `onStart` when the response's status line and headers are written. */
 function onResponseStart(

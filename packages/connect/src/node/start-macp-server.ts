@@ -189,6 +189,7 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
     ...(options.fallback === undefined ? {} : { fallback: options.fallback }),
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     connections,
+    shutdownSignal: shutdown.signal,
     logger,
   });
 
