@@ -10,7 +10,7 @@ import { installShutdownHandlers } from "@macp/connect/node";
 import { loadConfig } from "./config.js";
 import { helpText } from "./help-text.js";
 import { createLogger, runtimeLoggerFrom } from "./logger.js";
-import { StartupError, startRuntime } from "./start-runtime.js";
+import { type RunningRuntime, StartupError, startRuntime } from "./start-runtime.js";
 import { RUNTIME_VERSION } from "./version.js";
 import { runWorkerPool } from "./worker-pool.js";
 
@@ -64,12 +64,22 @@ async function main(): Promise<number> {
   // The signal handlers go in before start-up does anything, so a SIGTERM at
   // any later point is a clean stop: one during start-up lets it finish and
   // closes the runtime at once (exit 0), or exits 1 if start-up fails.
+  // They must go in before startRuntime is called: its first steps log (the
+  // configuration warnings) before it yields, and a SIGTERM sent on seeing
+  // that line would otherwise find no handler and kill the process. A handler
+  // runs on a later tick than this one, so `starting` is set by then.
   const logger = createLogger(config.logLevel);
-  const starting = startRuntime(config, { logger });
+  let starting: Promise<RunningRuntime> | undefined;
   installShutdownHandlers(
-    { close: async ({ drainMs } = {}) => (await starting).close({ drainMs }) },
+    {
+      close: async ({ drainMs } = {}) => {
+        const running = await starting;
+        await running?.close({ drainMs });
+      },
+    },
     { drainMs: config.shutdownDrainMs + CLOSE_RESERVE_MS, logger: runtimeLoggerFrom(logger) },
   );
+  starting = startRuntime(config, { logger });
   try {
     await starting;
   } catch (error) {
