@@ -9,7 +9,7 @@ export async function runOneVector(name: string, vectors = loadVectors()) {
   let now = 1_750_000_000_000;
   const runtime = createRuntime({ clock: { now: () => now } });
 
-  // The runtime under test, seen through the four calls the runner makes.
+  // The runtime under test, as the runner sees it.
   // This one drives the kernel directly; a driver for a server calls its RPCs.
   const driver: ConformanceDriver = {
     async registerPolicy(descriptor) {
