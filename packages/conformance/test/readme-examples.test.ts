@@ -5,9 +5,11 @@ import { createDevIdentity, createRuntime } from "@macp/core";
 import { envelope, newSessionId, SimulatedClock, startEnvelope } from "@macp/core/testing";
 import { SessionState } from "@macp/proto";
 import { describe, expect, it } from "vitest";
+import { runOneVector } from "../src/examples/conformance-readme.js";
 import { createCounterRuntime } from "../src/examples/core-custom-mode.js";
 import { runExample } from "../src/examples/core-readme.js";
 import { initialize } from "../src/examples/proto-readme.js";
+import { ConformanceFailure, loadVectors } from "../src/index.js";
 
 const read = (path: string) => readFileSync(new URL(path, import.meta.url), "utf8");
 
@@ -75,5 +77,45 @@ describe("@macp/proto README", () => {
     } finally {
       await server.close({ drainMs: 1000 });
     }
+  });
+});
+
+describe("@macp/conformance README", () => {
+  it("shows the example file verbatim", () => {
+    expect(read("../README.md")).toContain(body(read("../src/examples/conformance-readme.ts")));
+  });
+
+  it("runs one vector and reports each message's answer", async () => {
+    expect(await runOneVector("decision_reject_paths")).toEqual([
+      "Proposal: FORBIDDEN",
+      "Proposal: accepted",
+      "Commitment: FORBIDDEN",
+      "Vote: accepted",
+      "Evaluation: INVALID_ENVELOPE",
+    ]);
+  });
+
+  it("fails with a ConformanceFailure naming the vector and the message that differs", async () => {
+    const vectors = loadVectors().map((vector) =>
+      vector.name === "decision_reject_paths"
+        ? {
+            ...vector,
+            messages: vector.messages.map((message, index) =>
+              index === 0 ? { ...message, expected_error_code: "SESSION_NOT_FOUND" } : message,
+            ),
+          }
+        : vector,
+    );
+    const run = runOneVector("decision_reject_paths", vectors);
+    await expect(run).rejects.toBeInstanceOf(ConformanceFailure);
+    await expect(run).rejects.toThrow(
+      "decision_reject_paths: message 1 (Proposal from agent://outsider) was refused with FORBIDDEN, expected SESSION_NOT_FOUND",
+    );
+  });
+
+  it("refuses a vector name it does not ship", async () => {
+    await expect(runOneVector("decision_unknown")).rejects.toThrow(
+      "no vector named decision_unknown",
+    );
   });
 });
