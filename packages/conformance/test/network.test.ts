@@ -53,6 +53,17 @@ function devAuthenticate(headers: Headers): Caller {
 
 const bearer = (sender: string) => ({ authorization: `Bearer ${sender}` });
 
+/** `value` with every Uint8Array (a Buffer included) as a plain Uint8Array, for comparing by content. */
+function plainBytes(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Uint8Array.from(value);
+  if (Array.isArray(value)) return value.map(plainBytes);
+  if (value instanceof Map) return new Map([...value].map(([k, v]) => [k, plainBytes(v)]));
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plainBytes(v)]));
+  }
+  return value;
+}
+
 /** Mode state and replay come from the server's own runtime, which runs in this process. */
 function inspection(runtime: MacpRuntime, store: MemoryStore) {
   return {
@@ -65,7 +76,10 @@ function inspection(runtime: MacpRuntime, store: MemoryStore) {
       const rebuilt = createRuntime({ clock: { now: () => Date.now() }, store });
       const report = await rebuilt.recover();
       if (report.quarantined.length > 0) return JSON.stringify(report.quarantined);
-      expect(rebuilt.inspectSession(sessionId)).toEqual(runtime.inspectSession(sessionId));
+      // Bytes that arrived over the network are Buffers; the store gives back plain Uint8Arrays.
+      expect(plainBytes(rebuilt.inspectSession(sessionId))).toEqual(
+        plainBytes(runtime.inspectSession(sessionId)),
+      );
       return undefined;
     },
   };

@@ -1,10 +1,12 @@
 import { SessionIdSet } from "../kernel/session-id-set.js";
-import type { LogRecord } from "./log-record.js";
+import { CompactLog } from "./compact-log.js";
 import type { SessionStore, StoredSession } from "./session-store.js";
 
 /**
  * A store that keeps every log in memory until the runtime evicts its session.
- * Synchronous, so the runtime never waits on it.
+ * Synchronous, so the runtime never waits on it. Logs are held compactly
+ * ({@link CompactLog}) and rebuilt on read: the records read back equal the
+ * records appended, but are not the same objects.
  */
 export interface MemoryStore extends SessionStore {
   /** Total records held, for tests and benchmarks. */
@@ -14,7 +16,7 @@ export interface MemoryStore extends SessionStore {
 }
 
 export function createMemoryStore(): MemoryStore {
-  const logs = new Map<string, LogRecord[]>();
+  const logs = new Map<string, CompactLog>();
   // Ids of evicted sessions: their records are gone, the ids stay reserved (D-28).
   const evicted = new SessionIdSet();
   let recordCount = 0;
@@ -30,16 +32,19 @@ export function createMemoryStore(): MemoryStore {
     append(sessionId, record) {
       if (closed) throw new Error("store is closed");
       if (failure !== undefined) throw new Error(failure);
-      const log = logs.get(sessionId);
-      if (log) log.push(record);
-      else logs.set(sessionId, [record]);
+      let log = logs.get(sessionId);
+      if (log === undefined) {
+        log = new CompactLog();
+        logs.set(sessionId, log);
+      }
+      log.append(record);
       recordCount++;
     },
     read(sessionId) {
-      return logs.get(sessionId);
+      return logs.get(sessionId)?.records();
     },
     *loadAll(): Iterable<StoredSession> {
-      for (const [sessionId, records] of logs) yield { sessionId, records };
+      for (const [sessionId, log] of logs) yield { sessionId, records: log.records() };
       for (const sessionId of evicted) yield { sessionId, records: [] };
     },
     delete(sessionId) {
