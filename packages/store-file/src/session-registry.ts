@@ -1,9 +1,15 @@
 import type { RuntimeLogger } from "@macp/core";
-import { newSessionLog, type SessionLog } from "./session-log.js";
+import { isSettledOnDisk, newSessionLog, type SessionLog } from "./session-log.js";
 
-/** Every session log the store has touched, by session id. */
+/**
+ * The session logs the store tracks in memory, by session id: every log it has
+ * touched, less those of evicted sessions once their records are all in their
+ * files. A forgotten log is looked at again on disk if it is ever used again.
+ */
 export class SessionRegistry {
   private readonly sessions = new Map<string, SessionLog>();
+  /** Logs of evicted sessions still tracked because records of theirs are in flight. */
+  private readonly evictedLogs = new Set<SessionLog>();
 
   constructor(
     private readonly logsDirectory: string,
@@ -25,7 +31,42 @@ export class SessionRegistry {
   }
 
   forget(sessionId: string): void {
+    const log = this.sessions.get(sessionId);
+    if (log) this.evictedLogs.delete(log);
     this.sessions.delete(sessionId);
+  }
+
+  /** Logs tracked in memory now. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * Marks the session's log to be forgotten as soon as it is settled on disk;
+   * false if the store does not track it or it is marked already.
+   */
+  evict(sessionId: string): boolean {
+    const log = this.sessions.get(sessionId);
+    if (log === undefined || log.evicted) return false;
+    log.evicted = true;
+    this.evictedLogs.add(log);
+    return true;
+  }
+
+  /**
+   * Forgets every evicted session's log that is settled on disk, calling
+   * `release` for each first (to close its handle). A quarantined log stays.
+   */
+  releaseEvicted(release: (log: SessionLog) => void): void {
+    for (const log of this.evictedLogs) {
+      if (log.state === "quarantined") {
+        this.evictedLogs.delete(log);
+      } else if (isSettledOnDisk(log)) {
+        release(log);
+        this.evictedLogs.delete(log);
+        if (this.sessions.get(log.sessionId) === log) this.sessions.delete(log.sessionId);
+      }
+    }
   }
 
   values(): IterableIterator<SessionLog> {
