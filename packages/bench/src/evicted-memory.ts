@@ -24,6 +24,9 @@ interface EvictedMemoryResult {
   readonly bytesPerEvictedSession: number;
   /** The file store's count of logs it still tracks in memory (undefined if it has none). */
   readonly cachedSessions: number | undefined;
+  /** File store: heap per session after a restart whose recovery found them all evictable. */
+  readonly bytesPerRecoveredSession: number | undefined;
+  readonly cachedSessionsAfterRecovery: number | undefined;
 }
 
 function collectGarbage(): void {
@@ -64,17 +67,49 @@ async function measureEvictedMemory(
   if (kind === "file") await (store as FileStore).checkpoint();
   collectGarbage();
   const after = process.memoryUsage().heapUsed;
-  const stats = kind === "file" ? (store as FileStore).stats() : undefined;
-  const cachedSessions = (stats as { cachedSessions?: number } | undefined)?.cachedSessions;
+  const cachedSessions = kind === "file" ? cachedSessionsOf(store as FileStore) : undefined;
   await runtime.close();
   await store.close();
+  const recovered =
+    kind === "file" ? await measureRecovery(directory, now, sessions + CONCURRENCY) : undefined;
   await rm(directory, { recursive: true, force: true });
   return {
     store: kind,
     sessions,
     bytesPerEvictedSession: (after - before) / sessions,
     cachedSessions,
+    bytesPerRecoveredSession: recovered?.bytesPerSession,
+    cachedSessionsAfterRecovery: recovered?.cachedSessions,
   };
+}
+
+// Undefined on a store without the count (before it existed).
+function cachedSessionsOf(store: FileStore): number | undefined {
+  return (store.stats() as { cachedSessions?: number }).cachedSessions;
+}
+
+/** Restarts on the directory: every session found is terminal and past its retention. */
+async function measureRecovery(
+  directory: string,
+  now: number,
+  sessions: number,
+): Promise<{ bytesPerSession: number; cachedSessions: number | undefined }> {
+  collectGarbage();
+  const before = process.memoryUsage().heapUsed;
+  const store = createFileStore({ directory });
+  const runtime = createRuntime({
+    clock: { now: () => now },
+    store,
+    limits: { ...UNLIMITED, sessionRetentionMs: 0 },
+  });
+  await runtime.recover();
+  await store.checkpoint();
+  collectGarbage();
+  const after = process.memoryUsage().heapUsed;
+  const cachedSessions = cachedSessionsOf(store);
+  await runtime.close();
+  await store.close();
+  return { bytesPerSession: (after - before) / sessions, cachedSessions };
 }
 
 async function runSessions(
@@ -107,6 +142,13 @@ async function main(): Promise<void> {
         `${result.bytesPerEvictedSession.toFixed(0)} heap bytes per evicted session` +
         (kind === "file" ? `, logs tracked in memory: ${result.cachedSessions ?? "n/a"}` : ""),
     );
+    if (result.bytesPerRecoveredSession !== undefined) {
+      console.log(
+        `file store after a restart that found them all evictable: ` +
+          `${result.bytesPerRecoveredSession.toFixed(0)} heap bytes per session, ` +
+          `logs tracked in memory: ${result.cachedSessionsAfterRecovery ?? "n/a"}`,
+      );
+    }
   }
 }
 
