@@ -399,13 +399,17 @@ class FileSessionStore implements FileStore {
       );
       return;
     }
-    if (this.registry.evict(sessionId)) this.releaseEvicted();
+    this.registry.evict(sessionId, this.closeHandle);
   }
 
   // Forgetting a log closes its handle, so that the handle cache holds no log
   // the registry no longer tracks.
+  private readonly closeHandle = (log: SessionLog): void => {
+    void this.handles.drop(log);
+  };
+
   private releaseEvicted(): void {
-    this.registry.releaseEvicted((log) => void this.handles.drop(log));
+    this.registry.releaseEvicted(this.closeHandle);
   }
 
   async isDeleted(sessionId: string): Promise<boolean> {

@@ -42,31 +42,31 @@ export class SessionRegistry {
   }
 
   /**
-   * Marks the session's log to be forgotten as soon as it is settled on disk;
-   * false if the store does not track it or it is marked already.
+   * Forgets the session's log now if it is settled on disk, else as soon as
+   * {@link releaseEvicted} finds it settled; `release` runs first (to close its
+   * handle). Ignores an id the store does not track or that is evicted already.
    */
-  evict(sessionId: string): boolean {
+  evict(sessionId: string, release: (log: SessionLog) => void): void {
     const log = this.sessions.get(sessionId);
-    if (log === undefined || log.evicted) return false;
+    if (log === undefined || log.evicted) return;
     log.evicted = true;
-    this.evictedLogs.add(log);
-    return true;
+    if (!this.releaseIfSettled(log, release)) this.evictedLogs.add(log);
   }
 
-  /**
-   * Forgets every evicted session's log that is settled on disk, calling
-   * `release` for each first (to close its handle). A quarantined log stays.
-   */
+  /** Forgets every evicted session's log that is settled on disk now (after a checkpoint). */
   releaseEvicted(release: (log: SessionLog) => void): void {
     for (const log of this.evictedLogs) {
-      if (log.state === "quarantined") {
-        this.evictedLogs.delete(log);
-      } else if (isSettledOnDisk(log)) {
-        release(log);
-        this.evictedLogs.delete(log);
-        if (this.sessions.get(log.sessionId) === log) this.sessions.delete(log.sessionId);
-      }
+      if (this.releaseIfSettled(log, release)) this.evictedLogs.delete(log);
     }
+  }
+
+  /** True once the log needs no more looking after: forgotten, or quarantined (kept). */
+  private releaseIfSettled(log: SessionLog, release: (log: SessionLog) => void): boolean {
+    if (log.state === "quarantined") return true;
+    if (!isSettledOnDisk(log)) return false;
+    release(log);
+    if (this.sessions.get(log.sessionId) === log) this.sessions.delete(log.sessionId);
+    return true;
   }
 
   values(): IterableIterator<SessionLog> {
