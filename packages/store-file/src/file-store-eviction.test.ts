@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { access, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createDevIdentity, createRuntime, type MacpRuntime } from "@macp/core";
+import { createDevIdentity, createRuntime, type LogRecord, type MacpRuntime } from "@macp/core";
 import { SimulatedClock, startEnvelope } from "@macp/core/testing";
 import type { Envelope } from "@macp/proto";
 import { describe, expect, it } from "vitest";
@@ -36,6 +36,33 @@ const recordsOf = (sessionId: string) => [
 
 async function write(store: FileStore, sessionId: string): Promise<void> {
   for (const record of recordsOf(sessionId)) await store.append(sessionId, record);
+}
+
+/** Appends the records and evicts the session before they are durable; the log stays tracked. */
+async function evictWithAppendsInFlight(
+  store: FileStore,
+  records: readonly LogRecord[],
+  tracked: number,
+): Promise<void> {
+  const appends = records.map((record) => store.append(SESSION_A, record));
+  store.evicted(SESSION_A);
+  expect(store.stats().cachedSessions).toBe(tracked);
+  await Promise.all(appends);
+  expect(store.stats().cachedSessions).toBe(tracked);
+}
+
+/** After a checkpoint the log is forgotten, and it reads the same from disk, before and after a restart. */
+async function expectForgottenAfterCheckpoint(
+  store: FileStore,
+  expected: readonly LogRecord[],
+  tracked: number,
+): Promise<void> {
+  expect(bytesOf(await store.read(SESSION_A))).toEqual(bytesOf(expected));
+  await store.checkpoint();
+  expect(store.stats().cachedSessions).toBe(tracked);
+  expect(bytesOf(await store.read(SESSION_A))).toEqual(bytesOf(expected));
+  const restarted = await reopen(store);
+  expect(bytesOf(await restarted.read(SESSION_A))).toEqual(bytesOf(expected));
 }
 
 const exists = (path: string) =>
@@ -180,38 +207,16 @@ describe("file store eviction", () => {
       await store.checkpoint();
       // The store knows where A's log ends, so these go straight to the commit queue.
       const later = [internal(1_700_000_009_000), internal(1_700_000_009_001)];
-      const appends = later.map((record) => store.append(SESSION_A, record));
-      store.evicted(SESSION_A);
-      expect(store.stats().cachedSessions).toBe(1);
-      await Promise.all(appends);
-      expect(store.stats().cachedSessions).toBe(1);
-      const expected = bytesOf([...recordsOf(SESSION_A), ...later]);
-      expect(bytesOf(await store.read(SESSION_A))).toEqual(expected);
-
-      await store.checkpoint();
-      expect(store.stats().cachedSessions).toBe(0);
-      expect(bytesOf(await store.read(SESSION_A))).toEqual(expected);
-      const restarted = await reopen(store);
-      expect(bytesOf(await restarted.read(SESSION_A))).toEqual(expected);
+      await evictWithAppendsInFlight(store, later, 1);
+      await expectForgottenAfterCheckpoint(store, [...recordsOf(SESSION_A), ...later], 0);
     });
 
     it("keeps the log of a new session evicted with its first appends in flight", async () => {
       const store = open();
       await store.append(SESSION_B, incoming(SESSION_B, "warm-up", true));
       await store.checkpoint();
-      const records = recordsOf(SESSION_A);
-      const appends = records.map((record) => store.append(SESSION_A, record));
-      store.evicted(SESSION_A);
-      expect(store.stats().cachedSessions).toBe(2);
-      await Promise.all(appends);
-      expect(store.stats().cachedSessions).toBe(2);
-      expect(bytesOf(await store.read(SESSION_A))).toEqual(bytesOf(records));
-
-      await store.checkpoint();
-      expect(store.stats().cachedSessions).toBe(1);
-      expect(bytesOf(await store.read(SESSION_A))).toEqual(bytesOf(records));
-      const restarted = await reopen(store);
-      expect(bytesOf(await restarted.read(SESSION_A))).toEqual(bytesOf(records));
+      await evictWithAppendsInFlight(store, recordsOf(SESSION_A), 2);
+      await expectForgottenAfterCheckpoint(store, recordsOf(SESSION_A), 1);
     });
 
     it("keeps the log of a session evicted while its first append after a restart looks at the file", async () => {
@@ -221,15 +226,8 @@ describe("file store eviction", () => {
       await store.ready();
       const later = internal(1_700_000_009_000);
       // The store has not looked at the log yet: this append reads it first.
-      const appended = store.append(SESSION_A, later);
-      store.evicted(SESSION_A);
-      await appended;
-      await store.checkpoint();
-      expect(store.stats().cachedSessions).toBe(0);
-      const expected = bytesOf([...recordsOf(SESSION_A), later]);
-      expect(bytesOf(await store.read(SESSION_A))).toEqual(expected);
-      store = await reopen(store);
-      expect(bytesOf(await store.read(SESSION_A))).toEqual(expected);
+      await evictWithAppendsInFlight(store, [later], 1);
+      await expectForgottenAfterCheckpoint(store, [...recordsOf(SESSION_A), later], 0);
     });
 
     it("keeps the records of an eviction made before the store was ready", async () => {
@@ -237,9 +235,8 @@ describe("file store eviction", () => {
       const appends = recordsOf(SESSION_A).map((record) => store.append(SESSION_A, record));
       store.evicted(SESSION_A);
       await Promise.all(appends);
-      await store.checkpoint();
-      expect(store.stats().cachedSessions).toBe(0);
-      expect(bytesOf(await store.read(SESSION_A))).toEqual(bytesOf(recordsOf(SESSION_A)));
+      expect(store.stats().cachedSessions).toBe(1);
+      await expectForgottenAfterCheckpoint(store, recordsOf(SESSION_A), 0);
     });
 
     it("keeps a quarantined log and its reason", async () => {
