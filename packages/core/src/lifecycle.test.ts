@@ -280,6 +280,46 @@ describe("eviction and session-id tombstones", () => {
     );
   });
 
+  it("tells the store at recovery of the sessions it does not load, and counts each once (regression: the file store kept every recovered session in memory)", async () => {
+    const { runtime, store, clock, as } = harness({ limits: { sessionRetentionMs: 60_000 } });
+    const ended: string[] = [];
+    for (let n = 0; n < 3; n++) {
+      const id = sessionId();
+      await accepted(runtime, startEnvelope(id, "agent://owner"), as("agent://owner"));
+      (await runtime.cancelSession(id, "", as("agent://owner")))._unsafeUnwrap();
+      ended.push(id);
+    }
+    const open = sessionId();
+    await accepted(runtime, startEnvelope(open, "agent://owner"), as("agent://owner"));
+    clock.advance(60_000);
+
+    const evicted: string[] = [];
+    const observed: typeof store = {
+      ...store,
+      evicted(id) {
+        evicted.push(id);
+        store.evicted?.(id);
+      },
+      loadAll: () => store.loadAll(),
+      read: (id) => store.read(id),
+    };
+    const rebuilt = createRuntime({
+      clock,
+      store: observed,
+      limits: { sessionRetentionMs: 60_000 },
+    });
+    expect((await rebuilt.recover()).sessions).toBe(4);
+    expect(evicted.sort()).toEqual([...ended].sort());
+    expect(store.recordCount).toBe(1);
+    expect(rebuilt.inspectSession(open)).toBeDefined();
+    expect(
+      await refusal(
+        rebuilt,
+        startEnvelope(ended[0] as string, "agent://a", { messageId: "again" }),
+      ),
+    ).toBe(ErrorCode.SESSION_ALREADY_EXISTS);
+  });
+
   it("expires OPEN sessions from the sweep and emits EXPIRED", async () => {
     const { runtime, clock, as } = await open();
     const events = runtime.watchSessions(as("agent://w"))._unsafeUnwrap();

@@ -65,8 +65,14 @@ describe("disk retention (MACP_SESSION_DISK_RETENTION_SECS)", () => {
     // Evicted from memory (its memory retention is 1 s) and started > 10 s ago: deleted.
     await runtime.processDueWork();
     expect(runtime.inspectSession(ended)).toBeUndefined();
+    // The store no longer tracks the evicted session's log in memory; it is on disk.
+    await store.checkpoint();
+    expect(store.stats().cachedSessions).toBe(1);
+    expect(await store.read(ended)).toHaveLength(2);
     expect(await retention.sweep(runtime)).toBe(1);
     expect(await store.isDeleted(ended)).toBe(true);
+    expect(await store.read(ended)).toBeUndefined();
+    expect(store.stats().cachedSessions).toBe(1);
     expect(await store.isDeleted(open)).toBe(false);
     expect(runtime.inspectSession(open)?.metadata.state).toBe(SessionState.OPEN);
     expect(await retention.sweep(runtime)).toBe(0);

@@ -34,6 +34,8 @@ export class Checkpointer {
     private readonly handles: HandleCache,
     private readonly journal: JournalWriter,
     private readonly tombstones: Tombstones,
+    /** Called once the logs are written (or failed), none of them busy any more. */
+    private readonly afterLogsWritten: () => void = () => {},
   ) {}
 
   /** Counts `records` more journal-only records of the log (its frames hold them already). */
@@ -88,6 +90,7 @@ export class Checkpointer {
         }
       },
     );
+    this.afterLogsWritten();
     if (this.directorySyncPending) {
       try {
         await context.fs.syncDirectory(context.logsDirectory);

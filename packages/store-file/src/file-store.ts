@@ -61,6 +61,12 @@ export interface FileStoreStats {
   readonly openFiles: number;
   /** Sessions deleted (tombstoned). */
   readonly deletes: number;
+  /**
+   * Session logs tracked in memory: those appended to, read for an append or
+   * recovered since the store opened, less those of evicted sessions whose records
+   * are all in their log files (see {@link FileStore.evicted}).
+   */
+  readonly cachedSessions: number;
 }
 
 /** The durable file store: a {@link SessionStore} plus operations for hosts and tests. */
@@ -94,6 +100,14 @@ export interface FileStore extends SessionStore {
    * never reused: later appends for it reject with `SESSION_DELETED`.
    */
   delete(sessionId: string): Promise<void>;
+  /**
+   * The runtime evicted this terminal session from memory: the store stops
+   * tracking its log once every record of it is in its log file (at once, or
+   * after the checkpoint that writes the records only the journal holds). The log
+   * stays on disk until {@link delete}; `read`, `loadAll`, `delete` and appends
+   * find it there again. An unknown or already evicted id is ignored.
+   */
+  evicted(sessionId: string): void;
   /** Whether the id was deleted (it must not be started again). */
   isDeleted(sessionId: string): Promise<boolean>;
   /** Every deleted session id, in deletion order. */
@@ -175,7 +189,9 @@ class FileSessionStore implements FileStore {
     this.handles = new HandleCache(context.fs, resolved.maxOpenFiles);
     this.deleted = new Tombstones(context);
     this.journal = new JournalWriter(context, resolved.journalBytes);
-    this.checkpointer = new Checkpointer(context, this.handles, this.journal, this.deleted);
+    this.checkpointer = new Checkpointer(context, this.handles, this.journal, this.deleted, () =>
+      this.releaseEvicted(),
+    );
     this.commits = new GroupCommit(context, this.journal, this.checkpointer, () =>
       this.storeDirectory.upgrade(),
     );
@@ -371,6 +387,31 @@ class FileSessionStore implements FileStore {
     }
   }
 
+  // --- eviction -----------------------------------------------------------------
+
+  evicted(sessionId: string): void {
+    if (this.closed) return;
+    if (!this.initDone) {
+      // After the appends made before this call, which wait on the same promise.
+      this.initialised.then(
+        () => this.evicted(sessionId),
+        () => {},
+      );
+      return;
+    }
+    this.registry.evict(sessionId, this.closeHandle);
+  }
+
+  // Forgetting a log closes its handle, so that the handle cache holds no log
+  // the registry no longer tracks.
+  private readonly closeHandle = (log: SessionLog): void => {
+    void this.handles.drop(log);
+  };
+
+  private releaseEvicted(): void {
+    this.registry.releaseEvicted(this.closeHandle);
+  }
+
   async isDeleted(sessionId: string): Promise<boolean> {
     await this.usable();
     return this.deleted.has(sessionId);
@@ -405,6 +446,7 @@ class FileSessionStore implements FileStore {
       recordsPerFsync: fsyncs === 0 ? 0 : rest.appends / fsyncs,
       journalRecords: this.checkpointer.pendingRecords,
       openFiles: this.handles.size,
+      cachedSessions: this.registry.size,
     };
   }
 

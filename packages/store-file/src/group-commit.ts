@@ -60,6 +60,7 @@ export class GroupCommit {
 
   /** Queues a record of a log whose state is known; resolves once it is durable. */
   enqueue(log: SessionLog, payload: Uint8Array): Promise<void> {
+    log.appending++;
     return new Promise<void>((resolvePromise, rejectPromise) => {
       this.queue.push({
         log,
@@ -252,6 +253,7 @@ export class GroupCommit {
     counters.journalBytesWritten += batch.length;
     if (count > counters.maxRecordsPerFsync) counters.maxRecordsPerFsync = count;
     for (const item of batch.items) {
+      item.log.appending--;
       item.resolve();
       if (item.waiters) for (const waiter of item.waiters) waiter();
     }
@@ -276,6 +278,7 @@ export class GroupCommit {
       });
     }
     for (const item of items) {
+      item.log.appending--;
       item.reject(error);
       if (item.waiters) for (const waiter of item.waiters) waiter();
     }

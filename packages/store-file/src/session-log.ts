@@ -48,6 +48,10 @@ export interface SessionLog {
   pendingRecords: number;
   /** Appends waiting for the log to be looked at, in call order. */
   gate: Promise<void> | undefined;
+  /** Appends handed to the group commit and not settled yet. */
+  appending: number;
+  /** The runtime evicted the session: forget the log once nothing of it is in flight. */
+  evicted: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -71,7 +75,25 @@ export function newSessionLog(sessionId: string, logsDirectory: string): Session
     framesCommitted: 0,
     pendingRecords: 0,
     gate: undefined,
+    appending: 0,
+    evicted: false,
   };
+}
+
+/**
+ * Whether the store can forget the log and find it again on disk: no append is
+ * queued, waiting or in flight, every record is in the file (none only in the
+ * journal), no checkpoint is writing it, and it is not quarantined (that verdict
+ * and its reason are kept).
+ */
+export function isSettledOnDisk(log: SessionLog): boolean {
+  return (
+    log.appending === 0 &&
+    log.gate === undefined &&
+    log.framesUsed === 0 &&
+    !log.busy &&
+    log.state !== "quarantined"
+  );
 }
 
 /** Forgets the frames waiting for a checkpoint: written to the log, or no longer wanted. */

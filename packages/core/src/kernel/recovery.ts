@@ -44,6 +44,9 @@ export async function recover(kernel: Kernel, strict: boolean): Promise<Recovery
       table.tombstones.delete(stored.sessionId);
       table.insert(session);
       kernel.observer?.sessionLoaded?.(stored.sessionId, session.startedAtMs);
+    } else {
+      // Never loaded, so never evicted later: the store may let go of it now.
+      kernel.log.store.evicted?.(stored.sessionId);
     }
   }
   kernel.logger.info("recovery complete", { sessions, records, quarantined: quarantined.length });

@@ -44,8 +44,10 @@ export function createMemoryStore(): MemoryStore {
       return logs.get(sessionId)?.records();
     },
     *loadAll(): Iterable<StoredSession> {
+      // Recovery evicts sessions while it reads them; each is yielded once.
+      const reserved = [...evicted];
       for (const [sessionId, log] of logs) yield { sessionId, records: log.records() };
-      for (const sessionId of evicted) yield { sessionId, records: [] };
+      for (const sessionId of reserved) yield { sessionId, records: [] };
     },
     delete(sessionId) {
       const log = logs.get(sessionId);
