@@ -77,4 +77,54 @@ describe("disk retention (MACP_SESSION_DISK_RETENTION_SECS)", () => {
     expect(runtime.inspectSession(open)?.metadata.state).toBe(SessionState.OPEN);
     expect(await retention.sweep(runtime)).toBe(0);
   });
+
+  it("deletes, after a restart, the logs of sessions that were over and out of memory before it", async () => {
+    const dir = await tempDir("retention-restart");
+    cleanups.push(() => dir.remove());
+    let now = 1_700_000_000_000;
+    const clock = { now: () => now };
+    const limits = { sessionRetentionMs: 1000, sessionStartsPerMinute: 100 };
+    const caller = createDevIdentity("agent://a");
+    const sessionId = newSessionId();
+
+    // First run: a session starts and is cancelled; the runtime stops before any sweep.
+    const firstStore = await openFileStore({ directory: dir.path });
+    const first = createRuntime({ clock, store: firstStore, limits });
+    const ack = await first.send(
+      envelope({
+        mode: "macp.mode.decision.v1",
+        sessionId,
+        sender: caller.sender,
+        messageType: "SessionStart",
+        payload: sessionStartPayload({
+          intent: "retention",
+          participants: ["agent://a"],
+          ttlMs: 3_600_000,
+        }),
+      }),
+      caller,
+    );
+    expect(ack.isOk() && ack.value.ok).toBe(true);
+    expect((await first.cancelSession(sessionId, "done", caller)).isOk()).toBe(true);
+    await first.close();
+
+    // Restart well past both retentions: recovery does not load the session back.
+    now += 60_000;
+    const store = await openFileStore({ directory: dir.path });
+    const retention = createDiskRetention({
+      store,
+      clock,
+      retentionMs: 10_000,
+      intervalMs: 60_000,
+      logger: createLogger("silent"),
+    });
+    const runtime = createRuntime({ clock, store, observer: retention.observer, limits });
+    cleanups.push(() => runtime.close());
+    await runtime.recover();
+    expect(runtime.inspectSession(sessionId)).toBeUndefined();
+    expect(await store.read(sessionId)).toHaveLength(2);
+
+    expect(await retention.sweep(runtime)).toBe(1);
+    expect(await store.isDeleted(sessionId)).toBe(true);
+  });
 });

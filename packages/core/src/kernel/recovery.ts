@@ -46,6 +46,11 @@ export async function recover(kernel: Kernel, strict: boolean): Promise<Recovery
       kernel.observer?.sessionLoaded?.(stored.sessionId, session.startedAtMs);
     } else {
       // Never loaded, so never evicted later: the store may let go of it now.
+      // Observers hear of it as rebuilt and evicted at once, so that whatever
+      // follows evictions (disk retention) also follows the sessions that
+      // were over before the restart.
+      kernel.observer?.sessionLoaded?.(stored.sessionId, session.startedAtMs);
+      kernel.observer?.sessionEvicted?.(stored.sessionId);
       kernel.log.store.evicted?.(stored.sessionId);
     }
   }
