@@ -37,7 +37,11 @@ export interface RuntimeObserver {
   streamFrame?(kind: "envelope" | "subscribe"): void;
   /** A StreamSession envelope was refused with an inline error; the stream goes on. */
   streamRefused?(envelope: Envelope, error: MacpError, caller: Identity): void;
-  /** A session is in memory: accepted live, or rebuilt by recovery. */
+  /**
+   * A session is in memory: accepted live, or rebuilt by recovery. A session
+   * recovery finds already over and past its memory retention is reported
+   * loaded, then evicted at once.
+   */
   sessionLoaded?(sessionId: string, startedAtMs: number): void;
   /** A terminal session left memory (its log stays in the store). */
   sessionEvicted?(sessionId: string): void;
