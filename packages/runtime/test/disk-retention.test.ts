@@ -1,4 +1,4 @@
-import { createDevIdentity, createRuntime } from "@macp/core";
+import { createDevIdentity, createRuntime, type MacpRuntime } from "@macp/core";
 import { SessionState } from "@macp/proto";
 import { openFileStore } from "@macp/store-file";
 import { afterEach, describe, expect, it } from "vitest";
@@ -6,6 +6,29 @@ import { createDiskRetention } from "../src/disk-retention.js";
 import { envelope, newSessionId, sessionStartPayload } from "../src/examples/support.js";
 import { createLogger } from "../src/logger.js";
 import { tempDir } from "./helpers.js";
+
+const caller = createDevIdentity("agent://a");
+
+/** Starts a decision session of `caller` alone and returns its id. */
+async function startSession(runtime: MacpRuntime): Promise<string> {
+  const sessionId = newSessionId();
+  const ack = await runtime.send(
+    envelope({
+      mode: "macp.mode.decision.v1",
+      sessionId,
+      sender: caller.sender,
+      messageType: "SessionStart",
+      payload: sessionStartPayload({
+        intent: "retention",
+        participants: ["agent://a"],
+        ttlMs: 3_600_000,
+      }),
+    }),
+    caller,
+  );
+  expect(ack.isOk() && ack.value.ok).toBe(true);
+  return sessionId;
+}
 
 describe("disk retention (MACP_SESSION_DISK_RETENTION_SECS)", () => {
   const cleanups: (() => Promise<void>)[] = [];
@@ -33,28 +56,8 @@ describe("disk retention (MACP_SESSION_DISK_RETENTION_SECS)", () => {
       limits: { sessionRetentionMs: 1000, sessionStartsPerMinute: 100 },
     });
     cleanups.push(() => runtime.close());
-    const caller = createDevIdentity("agent://a");
-    const startSession = async () => {
-      const sessionId = newSessionId();
-      const ack = await runtime.send(
-        envelope({
-          mode: "macp.mode.decision.v1",
-          sessionId,
-          sender: caller.sender,
-          messageType: "SessionStart",
-          payload: sessionStartPayload({
-            intent: "retention",
-            participants: ["agent://a"],
-            ttlMs: 3_600_000,
-          }),
-        }),
-        caller,
-      );
-      expect(ack.isOk() && ack.value.ok).toBe(true);
-      return sessionId;
-    };
-    const ended = await startSession();
-    const open = await startSession();
+    const ended = await startSession(runtime);
+    const open = await startSession(runtime);
     const cancelled = await runtime.cancelSession(ended, "done", caller);
     expect(cancelled.isOk() && cancelled.value.sessionState).toBe(SessionState.CANCELLED);
 
@@ -84,27 +87,11 @@ describe("disk retention (MACP_SESSION_DISK_RETENTION_SECS)", () => {
     let now = 1_700_000_000_000;
     const clock = { now: () => now };
     const limits = { sessionRetentionMs: 1000, sessionStartsPerMinute: 100 };
-    const caller = createDevIdentity("agent://a");
-    const sessionId = newSessionId();
 
     // First run: a session starts and is cancelled; the runtime stops before any sweep.
     const firstStore = await openFileStore({ directory: dir.path });
     const first = createRuntime({ clock, store: firstStore, limits });
-    const ack = await first.send(
-      envelope({
-        mode: "macp.mode.decision.v1",
-        sessionId,
-        sender: caller.sender,
-        messageType: "SessionStart",
-        payload: sessionStartPayload({
-          intent: "retention",
-          participants: ["agent://a"],
-          ttlMs: 3_600_000,
-        }),
-      }),
-      caller,
-    );
-    expect(ack.isOk() && ack.value.ok).toBe(true);
+    const sessionId = await startSession(first);
     expect((await first.cancelSession(sessionId, "done", caller)).isOk()).toBe(true);
     await first.close();
 
