@@ -67,6 +67,16 @@ describe("registry changes with a shared store", () => {
     expect(a!.listExtModes().map((d) => d.mode)).not.toContain("ext.lost.v1");
   });
 
+  it("answers a refused change with its refusal, not with an earlier change's failed write", async () => {
+    const log = new SharedMemoryLog();
+    const [a] = await instances(log, 1);
+    log.failRegistryWrites = true;
+    a!.registerPolicy(policy("lost"), admin)._unsafeUnwrap();
+    const refused = a!.unregisterPolicy("policy.test.unknown", admin)._unsafeUnwrap();
+    expect(refused.ok).toBe(false);
+    expect((await a!.registryCommitted()).isOk()).toBe(true);
+  });
+
   it("applies a change on the writer only once it is in the shared log", async () => {
     const log = new SharedMemoryLog();
     const [a] = await instances(log, 1);

@@ -30,8 +30,10 @@ import { OK_VOID, type Outcome } from "./outcome.js";
 
 /** Initialize, GetManifest and the mode and policy registry RPCs, with their watches. */
 export class Registries {
-  /** Registry changes made here, written to the shared store in order; the latest one's outcome. */
+  /** Registry changes made here, written to the shared store one after another. */
   private registryWrites: Promise<Outcome<void>> = Promise.resolve(OK_VOID);
+  /** What `registryCommitted` answers: the write of the latest mutation, if it queued one. */
+  private latestWrite: Promise<Outcome<void>> = Promise.resolve(OK_VOID);
 
   constructor(
     private readonly kernel: Kernel,
@@ -175,7 +177,7 @@ export class Registries {
 
   /** Resolves once the latest registry change made here is durable and applied here (at once without a shared store). */
   registryCommitted(): Promise<Outcome<void>> {
-    return this.registryWrites;
+    return this.latestWrite;
   }
 
   /**
@@ -198,6 +200,10 @@ export class Registries {
     const outcome = attempt(false);
     if (outcome.ok) {
       this.registryWrites = this.registryWrites.then(() => this.writeShared(shared, change));
+      this.latestWrite = this.registryWrites;
+    } else {
+      // A refused change wrote nothing: an earlier caller's failed write is not its answer.
+      this.latestWrite = Promise.resolve(OK_VOID);
     }
     return ok(outcome);
   }
