@@ -117,6 +117,15 @@ async function registerChat(runtime: MacpRuntime): Promise<void> {
   expect((await runtime.registryCommitted?.())?.isOk()).toBe(true);
 }
 
+/** The answer to the latest registry mutation (durable and applied, or the write's error). */
+function committed(
+  runtime: MacpRuntime,
+): ReturnType<NonNullable<MacpRuntime["registryCommitted"]>> {
+  const answer = runtime.registryCommitted?.();
+  if (answer === undefined) throw new Error("this runtime does not report registry writes");
+  return answer;
+}
+
 function policy(policyId: string, description: string): PolicyDescriptor {
   return {
     $typeName: "macp.v1.PolicyDescriptor",
@@ -196,9 +205,9 @@ describe("several instances on one PostgreSQL database", () => {
     const watches = [described(a), described(b)];
     const admin = createDevIdentity("agent://admin");
     expect(a.registerPolicy(policy(id, "from a"), admin)._unsafeUnwrap().ok).toBe(true);
-    const fromA = a.registryCommitted();
+    const fromA = committed(a);
     expect(b.registerPolicy(policy(id, "from b"), admin)._unsafeUnwrap().ok).toBe(true);
-    const fromB = b.registryCommitted();
+    const fromB = committed(b);
     expect((await fromA).isOk() && (await fromB).isOk()).toBe(true);
     const [seenOnA, seenOnB] = await Promise.all(watches);
     expect(seenOnA?.[0]).toBeUndefined();
@@ -441,15 +450,15 @@ describe("a registry change while PostgreSQL is unreachable", () => {
     expect(
       runtime.registerPolicy(policy("policy.test.kept", "kept"), admin)._unsafeUnwrap().ok,
     ).toBe(true);
-    expect((await runtime.registryCommitted()).isOk()).toBe(true);
+    expect((await committed(runtime)).isOk()).toBe(true);
 
     proxy.cut();
     expect(
       runtime.registerPolicy(policy("policy.test.lost", "lost"), admin)._unsafeUnwrap().ok,
     ).toBe(true);
-    expect((await runtime.registryCommitted())._unsafeUnwrapErr().code).toBe("INTERNAL_ERROR");
+    expect((await committed(runtime))._unsafeUnwrapErr().code).toBe("INTERNAL_ERROR");
     expect(runtime.unregisterPolicy("policy.test.kept", admin)._unsafeUnwrap().ok).toBe(true);
-    expect((await runtime.registryCommitted())._unsafeUnwrapErr().code).toBe("INTERNAL_ERROR");
+    expect((await committed(runtime))._unsafeUnwrapErr().code).toBe("INTERNAL_ERROR");
     expect(policyDescription(runtime, "policy.test.lost")).toBeUndefined();
     expect(policyDescription(runtime, "policy.test.kept")).toBe("kept");
 
@@ -457,7 +466,7 @@ describe("a registry change while PostgreSQL is unreachable", () => {
     expect(
       runtime.registerPolicy(policy("policy.test.later", "later"), admin)._unsafeUnwrap().ok,
     ).toBe(true);
-    expect((await runtime.registryCommitted()).isOk()).toBe(true);
+    expect((await committed(runtime)).isOk()).toBe(true);
     expect(policyDescription(runtime, "policy.test.later")).toBe("later");
     const restarted = await instance(direct);
     expect(policyDescription(restarted, "policy.test.kept")).toBe("kept");

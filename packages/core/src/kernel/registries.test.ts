@@ -6,11 +6,21 @@ import { describe, expect, it } from "vitest";
 import { ErrorCode } from "../errors.js";
 import { createDevIdentity } from "../identity.js";
 import { createRuntime } from "../runtime.js";
+import type { MacpRuntime } from "../runtime-api.js";
 import { take } from "../testing/fixtures.js";
 import { SharedMemoryLog } from "../testing/shared-memory-log.js";
 import { SimulatedClock } from "../testing/simulated-clock.js";
 
 const admin = createDevIdentity("agent://admin");
+
+/** The answer to the latest registry mutation (durable and applied, or the write's error). */
+function committed(
+  runtime: MacpRuntime,
+): ReturnType<NonNullable<MacpRuntime["registryCommitted"]>> {
+  const answer = runtime.registryCommitted?.();
+  if (answer === undefined) throw new Error("this runtime does not report registry writes");
+  return answer;
+}
 
 function policy(description: string): PolicyDescriptor {
   return {
@@ -31,7 +41,7 @@ async function instances(log: SharedMemoryLog, count: number) {
   return runtimes;
 }
 
-function described(runtime: ReturnType<typeof createRuntime>): string | undefined {
+function described(runtime: MacpRuntime): string | undefined {
   const found = runtime.getPolicy("policy.test.shared", admin);
   return found.isOk() ? found.value.description : undefined;
 }
@@ -42,8 +52,8 @@ describe("registry changes with a shared store", () => {
     const [a] = await instances(log, 1);
     log.failRegistryWrites = true;
     expect(a!.registerPolicy(policy("lost"), admin)._unsafeUnwrap().ok).toBe(true);
-    const committed = await a!.registryCommitted();
-    expect(committed._unsafeUnwrapErr().code).toBe(ErrorCode.INTERNAL_ERROR);
+    const written = await committed(a!);
+    expect(written._unsafeUnwrapErr().code).toBe(ErrorCode.INTERNAL_ERROR);
     expect(described(a!)).toBeUndefined();
     expect(log.registry).toEqual([]);
 
@@ -63,7 +73,7 @@ describe("registry changes with a shared store", () => {
       admin,
     );
     expect(mode._unsafeUnwrap().ok).toBe(true);
-    expect((await a!.registryCommitted())._unsafeUnwrapErr().code).toBe(ErrorCode.INTERNAL_ERROR);
+    expect((await committed(a!))._unsafeUnwrapErr().code).toBe(ErrorCode.INTERNAL_ERROR);
     expect(a!.listExtModes().map((d) => d.mode)).not.toContain("ext.lost.v1");
   });
 
@@ -74,7 +84,7 @@ describe("registry changes with a shared store", () => {
     a!.registerPolicy(policy("lost"), admin)._unsafeUnwrap();
     const refused = a!.unregisterPolicy("policy.test.unknown", admin)._unsafeUnwrap();
     expect(refused.ok).toBe(false);
-    expect((await a!.registryCommitted()).isOk()).toBe(true);
+    expect((await committed(a!)).isOk()).toBe(true);
   });
 
   it("applies a change on the writer only once it is in the shared log", async () => {
@@ -82,7 +92,7 @@ describe("registry changes with a shared store", () => {
     const [a] = await instances(log, 1);
     a!.registerPolicy(policy("first"), admin)._unsafeUnwrap();
     expect(described(a!)).toBeUndefined();
-    (await a!.registryCommitted())._unsafeUnwrap();
+    (await committed(a!))._unsafeUnwrap();
     expect(log.registry).toHaveLength(1);
     expect(described(a!)).toBe("first");
   });
@@ -93,12 +103,12 @@ describe("registry changes with a shared store", () => {
     const watches = [a!, b!].map((runtime) => take(runtime.watchPolicies(), 3));
     // Both are checked against a registry without the policy; the log decides which comes last.
     a!.registerPolicy(policy("from a"), admin)._unsafeUnwrap();
-    const fromA = a!.registryCommitted();
+    const fromA = committed(a!);
     b!.registerPolicy(policy("from b"), admin)._unsafeUnwrap();
-    const fromB = b!.registryCommitted();
+    const fromB = committed(b!);
     (await fromA)._unsafeUnwrap();
     (await fromB)._unsafeUnwrap();
-    await Promise.all([a!, b!].map((runtime) => runtime.registryCommitted()));
+    await Promise.all([a!, b!].map((runtime) => committed(runtime)));
     await log.syncRegistry();
     const seen = await Promise.all(watches);
     const orders = seen.map((snapshots) =>
@@ -115,10 +125,10 @@ describe("registry changes with a shared store", () => {
     const log = new SharedMemoryLog();
     const [a] = await instances(log, 1);
     a!.registerPolicy(policy("kept"), admin)._unsafeUnwrap();
-    (await a!.registryCommitted())._unsafeUnwrap();
+    (await committed(a!))._unsafeUnwrap();
     log.failRegistryWrites = true;
     a!.unregisterPolicy("policy.test.shared", admin)._unsafeUnwrap();
-    expect((await a!.registryCommitted()).isErr()).toBe(true);
+    expect((await committed(a!)).isErr()).toBe(true);
     expect(described(a!)).toBe("kept");
     await a!.close();
     log.failRegistryWrites = false;
