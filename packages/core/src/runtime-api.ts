@@ -138,10 +138,12 @@ export interface MacpRuntime {
   ): Result<RegistryOutcome, MacpError>;
   unregisterPolicy(policyId: string, caller: Caller): Result<RegistryOutcome, MacpError>;
   /**
-   * Resolves once every registry change made through this instance is durable
-   * in the shared store (at once without one). Hosts await it before answering
-   * a registry mutation, so a change is acknowledged only when every instance
-   * can see it.
+   * With a shared store, a registry mutation above only checks the change and
+   * queues its write to the shared log; this resolves once the latest queued
+   * change is durable and applied on this instance (in the log's order, as on
+   * every other), or with the write's INTERNAL_ERROR, the registry unchanged.
+   * Without a shared store it resolves at once. Hosts await it right after a
+   * registry mutation and answer with its error if it has one.
    */
   registryCommitted?(): Promise<Result<void, MacpError>>;
   getPolicy(policyId: string, caller: Caller): Result<PolicyDescriptor, MacpError>;

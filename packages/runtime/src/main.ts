@@ -57,8 +57,12 @@ async function main(): Promise<number> {
   }
   const { config } = loaded;
   if (config.workers > 1 && cluster.isPrimary) {
-    return runWorkerPool(config.workers, (message) =>
-      process.stderr.write(`macp-runtime: ${message}\n`),
+    return runWorkerPool(
+      config.workers,
+      (message) => process.stderr.write(`macp-runtime: ${message}\n`),
+      config.metrics === undefined
+        ? undefined
+        : { address: config.metrics, logger: createLogger(config.logLevel) },
     );
   }
   // The signal handlers go in before start-up does anything, so a SIGTERM at

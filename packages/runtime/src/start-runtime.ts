@@ -3,6 +3,7 @@
 // listener. Every step that can refuse throws a StartupError naming the
 // variable an operator has to change.
 
+import cluster from "node:cluster";
 import { readFile } from "node:fs/promises";
 import { type Authenticator, createAuthenticator } from "@macp/auth";
 import { type MacpServer, startMacpServer, startTimerDriver } from "@macp/connect/node";
@@ -21,6 +22,7 @@ import { routeGrpcJsLogs, startMacpGrpcServer } from "@macp/grpc";
 import { createRefusalLog } from "@macp/inspector";
 import { type FileStore, openFileStore } from "@macp/store-file";
 import { createPostgresStore } from "@macp/store-postgres";
+import { answerMetricsRequests } from "./cluster-metrics.js";
 import { formatAddress, type MetricsAddress, type RuntimeConfig } from "./config.js";
 import { createDiskRetention, type DiskRetention } from "./disk-retention.js";
 import { type InspectorMount, mountInspector } from "./inspector.js";
@@ -170,7 +172,11 @@ export async function startRuntime(
     const listening = server;
 
     let metricsServer: MetricsServer | undefined;
-    if (config.metrics !== undefined) {
+    let stopAnsweringMetrics: (() => void) | undefined;
+    if (config.metrics !== undefined && config.workers > 1 && cluster.isWorker) {
+      // The pool's primary serves the endpoint and asks each worker at every scrape.
+      stopAnsweringMetrics = answerMetricsRequests(metrics.registry);
+    } else if (config.metrics !== undefined) {
       metricsServer = await startMetricsServer(metrics, config.metrics, logger);
     }
     retention?.start(runtime);
@@ -212,6 +218,7 @@ export async function startRuntime(
           await retention?.stop();
           await listening.close({ drainMs: closeOptions.drainMs ?? config.shutdownDrainMs });
           await metricsServer?.close();
+          stopAnsweringMetrics?.();
           auth.close();
           logger.info("state persisted, goodbye");
         })();

@@ -1,4 +1,8 @@
 import cluster, { type Worker } from "node:cluster";
+import { createClusterMetrics } from "./cluster-metrics.js";
+import { formatAddress, type MetricsAddress } from "./config.js";
+import type { Logger } from "./logger.js";
+import { startMetricsServer } from "./metrics.js";
 
 /** How long the primary waits for workers to drain on SIGTERM before it stops them. */
 const STOP_GRACE_MS = 30_000;
@@ -10,10 +14,25 @@ const MIN_UPTIME_MS = 5_000;
  * share the listening port (node:cluster hands out connections), and restarts
  * any that crash. Every worker is a full instance over the shared PostgreSQL
  * store, so they behave as one runtime. SIGTERM and SIGINT are passed on, and
- * the primary exits when the last worker has.
+ * the primary exits when the last worker has. With `metrics`, the primary
+ * serves the endpoint and every scrape merges the live workers' metrics.
  */
-export function runWorkerPool(count: number, log: (message: string) => void): Promise<number> {
-  return new Promise((resolve) => {
+export async function runWorkerPool(
+  count: number,
+  log: (message: string) => void,
+  metrics?: { readonly address: MetricsAddress; readonly logger: Logger },
+): Promise<number> {
+  const metricsServer =
+    metrics === undefined
+      ? undefined
+      : await startMetricsServer(createClusterMetrics(), metrics.address, metrics.logger);
+  if (metricsServer !== undefined) {
+    metrics?.logger.info(
+      { metrics: formatAddress(metricsServer.address) },
+      "serving metrics for every worker",
+    );
+  }
+  const code = await new Promise<number>((resolve) => {
     let stopping = false;
     const startedAt = new Map<Worker, number>();
     const fork = () => startedAt.set(cluster.fork(), Date.now());
@@ -45,4 +64,6 @@ export function runWorkerPool(count: number, log: (message: string) => void): Pr
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
   });
+  await metricsServer?.close();
+  return code;
 }

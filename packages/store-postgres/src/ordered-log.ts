@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { withClient } from "./with-client.js";
 
 /**
  * A cluster-wide, totally ordered log (ambient envelopes, registry changes).
@@ -36,8 +37,7 @@ export async function appendOrdered(
   bytes: Uint8Array,
   cleanUp?: string,
 ): Promise<void> {
-  const client = await pool.connect();
-  try {
+  return withClient(pool, async (client) => {
     await client.query("BEGIN");
     try {
       await client.query("SELECT pg_advisory_xact_lock($1)", [log.lockKey]);
@@ -52,9 +52,7 @@ export async function appendOrdered(
       await client.query("ROLLBACK").catch(() => {});
       throw error;
     }
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** Entries after `afterId`, in order. */

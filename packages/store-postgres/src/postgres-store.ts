@@ -17,6 +17,7 @@ import { ClusterFeed } from "./cluster-feed.js";
 import { AMBIENT_LOG, appendOrdered, REGISTRY_LOG } from "./ordered-log.js";
 import { decodeRegistryChange, encodeRegistryChange } from "./registry-change-codec.js";
 import { migrate } from "./schema.js";
+import { withClient } from "./with-client.js";
 
 export interface PostgresStoreOptions {
   /** A libpq connection URL (`postgres://user:password@host:5432/db?sslmode=require`). Required. */
@@ -89,8 +90,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     summary: SessionSummary,
     limit: OpenSessionLimit,
   ): Promise<SharedAppendOutcome> => {
-    const client = await pool.connect();
-    try {
+    return withClient(pool, async (client) => {
       await client.query("BEGIN");
       try {
         // One initiator's starts serialise here, so the count cannot go stale before the commit.
@@ -132,9 +132,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         if ((error as { code?: unknown }).code === "23505") return { kind: "conflict" };
         throw error;
       }
-    } finally {
-      client.release();
-    }
+    });
   };
 
   return {

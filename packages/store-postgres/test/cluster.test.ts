@@ -12,6 +12,7 @@ import {
   type Envelope,
   EnvelopeSchema,
   SessionLifecycleEvent_EventType as EventType,
+  type PolicyDescriptor,
   type SessionLifecycleEvent,
   SessionStartPayloadSchema,
   SessionState,
@@ -116,6 +117,32 @@ async function registerChat(runtime: MacpRuntime): Promise<void> {
   expect((await runtime.registryCommitted?.())?.isOk()).toBe(true);
 }
 
+/** The answer to the latest registry mutation (durable and applied, or the write's error). */
+function committed(
+  runtime: MacpRuntime,
+): ReturnType<NonNullable<MacpRuntime["registryCommitted"]>> {
+  const answer = runtime.registryCommitted?.();
+  if (answer === undefined) throw new Error("this runtime does not report registry writes");
+  return answer;
+}
+
+function policy(policyId: string, description: string): PolicyDescriptor {
+  return {
+    $typeName: "macp.v1.PolicyDescriptor",
+    policyId,
+    mode: "*",
+    description,
+    rules: "{}",
+    schemaVersion: 1,
+    registeredAtUnixMs: 0n,
+  };
+}
+
+function policyDescription(runtime: MacpRuntime, policyId: string): string | undefined {
+  const found = runtime.getPolicy(policyId, createDevIdentity("agent://admin"));
+  return found.isOk() ? found.value.description : undefined;
+}
+
 async function take<T>(iterable: AsyncIterable<T>, count: number): Promise<T[]> {
   const out: T[] = [];
   if (count === 0) return out;
@@ -166,6 +193,28 @@ describe("several instances on one PostgreSQL database", () => {
     const ack = await sendAs(b as MacpRuntime, { ...start(sid("shared-mode")), mode });
     expect(ack.error?.code).toBeUndefined();
     expect(ack.ok).toBe(true);
+  });
+
+  it("applies concurrent registry changes on every instance in the log's one order", async () => {
+    const [a, b] = (await cluster(2)) as [MacpRuntime, MacpRuntime];
+    const id = "policy.test.contested";
+    const described = (runtime: MacpRuntime) =>
+      take(runtime.watchPolicies(), 3).then((snapshots) =>
+        snapshots.map((s) => s.descriptors.find((d) => d.policyId === id)?.description),
+      );
+    const watches = [described(a), described(b)];
+    const admin = createDevIdentity("agent://admin");
+    expect(a.registerPolicy(policy(id, "from a"), admin)._unsafeUnwrap().ok).toBe(true);
+    const fromA = committed(a);
+    expect(b.registerPolicy(policy(id, "from b"), admin)._unsafeUnwrap().ok).toBe(true);
+    const fromB = committed(b);
+    expect((await fromA).isOk() && (await fromB).isOk()).toBe(true);
+    const [seenOnA, seenOnB] = await Promise.all(watches);
+    expect(seenOnA?.[0]).toBeUndefined();
+    expect(new Set(seenOnA?.slice(1))).toEqual(new Set(["from a", "from b"]));
+    expect(seenOnB).toEqual(seenOnA);
+    const restarted = await instance();
+    expect(policyDescription(restarted, id)).toBe(seenOnA?.[2]);
   });
 
   it("concurrent writers on every instance into one session: each accepted once, one order everywhere", async () => {
@@ -385,6 +434,44 @@ describe("PostgreSQL unreachable", () => {
       before.messageId,
       during.messageId,
     ]);
+    await runtime.close();
+    opened.splice(opened.indexOf(runtime), 1);
+    await proxy.close();
+  });
+});
+
+describe("a registry change while PostgreSQL is unreachable", () => {
+  it("answers INTERNAL_ERROR, leaves the registry unchanged, and a restart loads only acknowledged changes", async () => {
+    const proxy = await startProxy(db.port);
+    const database = "registry-outage";
+    const direct = await db.createDatabase(database);
+    const runtime = await instance(`postgres://macp@127.0.0.1:${proxy.port}/${database}`);
+    const admin = createDevIdentity("agent://admin");
+    expect(
+      runtime.registerPolicy(policy("policy.test.kept", "kept"), admin)._unsafeUnwrap().ok,
+    ).toBe(true);
+    expect((await committed(runtime)).isOk()).toBe(true);
+
+    proxy.cut();
+    expect(
+      runtime.registerPolicy(policy("policy.test.lost", "lost"), admin)._unsafeUnwrap().ok,
+    ).toBe(true);
+    expect((await committed(runtime))._unsafeUnwrapErr().code).toBe("INTERNAL_ERROR");
+    expect(runtime.unregisterPolicy("policy.test.kept", admin)._unsafeUnwrap().ok).toBe(true);
+    expect((await committed(runtime))._unsafeUnwrapErr().code).toBe("INTERNAL_ERROR");
+    expect(policyDescription(runtime, "policy.test.lost")).toBeUndefined();
+    expect(policyDescription(runtime, "policy.test.kept")).toBe("kept");
+
+    proxy.restore();
+    expect(
+      runtime.registerPolicy(policy("policy.test.later", "later"), admin)._unsafeUnwrap().ok,
+    ).toBe(true);
+    expect((await committed(runtime)).isOk()).toBe(true);
+    expect(policyDescription(runtime, "policy.test.later")).toBe("later");
+    const restarted = await instance(direct);
+    expect(policyDescription(restarted, "policy.test.kept")).toBe("kept");
+    expect(policyDescription(restarted, "policy.test.lost")).toBeUndefined();
+    expect(policyDescription(restarted, "policy.test.later")).toBe("later");
     await runtime.close();
     opened.splice(opened.indexOf(runtime), 1);
     await proxy.close();

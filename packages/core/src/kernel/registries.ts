@@ -23,15 +23,17 @@ import { type Caller, type Identity, isAuthenticated } from "../identity.js";
 import { policyDescriptorOf } from "../policy/policy-descriptor.js";
 import type { RegistryOutcome } from "../runtime-api.js";
 import type { RuntimeInfoOptions } from "../runtime-options.js";
-import type { RegistryChange } from "../store/shared-session-store.js";
+import type { RegistryChange, SharedSessionStore } from "../store/shared-session-store.js";
 import { PROTOCOL_VERSION } from "./envelope-checks.js";
 import type { Kernel } from "./kernel.js";
 import { OK_VOID, type Outcome } from "./outcome.js";
 
 /** Initialize, GetManifest and the mode and policy registry RPCs, with their watches. */
 export class Registries {
-  /** Registry changes made here, written to the shared store in order. */
+  /** Registry changes made here, written to the shared store one after another. */
   private registryWrites: Promise<Outcome<void>> = Promise.resolve(OK_VOID);
+  /** What `registryCommitted` answers: the write of the latest mutation, if it queued one. */
+  private latestWrite: Promise<Outcome<void>> = Promise.resolve(OK_VOID);
 
   constructor(
     private readonly kernel: Kernel,
@@ -104,43 +106,34 @@ export class Registries {
     descriptor: ModeDescriptor | undefined,
     caller: Caller,
   ): Outcome<RegistryOutcome> {
-    return this.manageModes(caller, () => {
-      if (descriptor === undefined) {
-        return err(macpError(ErrorCode.INVALID_REQUEST, "mode_descriptor is required"));
-      }
-      return this.shareIfOk(this.kernel.modes.register(descriptor), {
-        kind: "registerMode",
-        descriptor,
-      });
+    const allowed = registryAdmin(caller);
+    if (allowed.isErr()) return err(allowed.error);
+    if (descriptor === undefined) {
+      return err(macpError(ErrorCode.INVALID_REQUEST, "mode_descriptor is required"));
+    }
+    return this.change((apply) => this.kernel.modes.register(descriptor, apply), {
+      kind: "registerMode",
+      descriptor,
     });
   }
 
   unregisterExtMode(mode: string, caller: Caller): Outcome<RegistryOutcome> {
-    return this.manageModes(caller, () =>
-      this.shareIfOk(this.kernel.modes.unregister(mode), { kind: "unregisterMode", mode }),
-    );
+    const allowed = registryAdmin(caller);
+    if (allowed.isErr()) return err(allowed.error);
+    return this.change((apply) => this.kernel.modes.unregister(mode, apply), {
+      kind: "unregisterMode",
+      mode,
+    });
   }
 
   promoteMode(mode: string, promotedName: string, caller: Caller): Outcome<RegistryOutcome> {
-    return this.manageModes(caller, () =>
-      this.shareIfOk(this.kernel.modes.promote(mode, promotedName), {
-        kind: "promoteMode",
-        mode,
-        promotedName,
-      }),
-    );
-  }
-
-  private manageModes(
-    caller: Caller,
-    change: () => Outcome<RegistryOutcome>,
-  ): Outcome<RegistryOutcome> {
     const allowed = registryAdmin(caller);
     if (allowed.isErr()) return err(allowed.error);
-    const outcome = change();
-    if (outcome.isOk() && outcome.value.ok)
-      this.kernel.hubs.modeRegistry.publish(this.modesChanged());
-    return outcome;
+    return this.change((apply) => this.kernel.modes.promote(mode, promotedName, apply), {
+      kind: "promoteMode",
+      mode,
+      promotedName,
+    });
   }
 
   // ---------------------------------------------------------------- Policy registry
@@ -149,31 +142,28 @@ export class Registries {
     descriptor: PolicyDescriptor | undefined,
     caller: Caller,
   ): Outcome<RegistryOutcome> {
-    return this.managePolicies(caller, () => {
-      if (descriptor === undefined) {
-        return err(macpError(ErrorCode.INVALID_REQUEST, "policy_descriptor is required"));
-      }
-      const registeredAtMs = this.kernel.clock.now();
-      return this.shareIfOk(
-        registryOutcome(this.kernel.policies.register(descriptor, registeredAtMs)),
-        { kind: "registerPolicy", descriptor, registeredAtMs },
-      );
-    });
-  }
-
-  unregisterPolicy(policyId: string, caller: Caller): Outcome<RegistryOutcome> {
-    return this.managePolicies(caller, () =>
-      this.shareIfOk(registryOutcome(this.kernel.policies.unregister(policyId)), {
-        kind: "unregisterPolicy",
-        policyId,
-      }),
+    const allowed = this.policyAdmin(caller);
+    if (allowed.isErr()) return err(allowed.error);
+    if (descriptor === undefined) {
+      return err(macpError(ErrorCode.INVALID_REQUEST, "policy_descriptor is required"));
+    }
+    const registeredAtMs = this.kernel.clock.now();
+    return this.change(
+      (apply) => registryOutcome(this.kernel.policies.register(descriptor, registeredAtMs, apply)),
+      { kind: "registerPolicy", descriptor, registeredAtMs },
     );
   }
 
-  private managePolicies(
-    caller: Caller,
-    change: () => Outcome<RegistryOutcome>,
-  ): Outcome<RegistryOutcome> {
+  unregisterPolicy(policyId: string, caller: Caller): Outcome<RegistryOutcome> {
+    const allowed = this.policyAdmin(caller);
+    if (allowed.isErr()) return err(allowed.error);
+    return this.change(
+      (apply) => registryOutcome(this.kernel.policies.unregister(policyId, apply)),
+      { kind: "unregisterPolicy", policyId },
+    );
+  }
+
+  private policyAdmin(caller: Caller): Outcome<Identity> {
     if (this.policiesReadOnly) {
       return err(
         macpError(
@@ -182,32 +172,60 @@ export class Registries {
         ),
       );
     }
-    const allowed = registryAdmin(caller);
-    if (allowed.isErr()) return err(allowed.error);
-    const outcome = change();
-    if (outcome.isOk() && outcome.value.ok)
-      this.kernel.hubs.policies.publish(this.policySnapshot());
-    return outcome;
+    return registryAdmin(caller);
   }
 
-  /** Resolves once every registry change made here is durable in the shared store (at once without one). */
+  /** Resolves once the latest registry change made here is durable and applied here (at once without a shared store). */
   registryCommitted(): Promise<Outcome<void>> {
-    return this.registryWrites;
+    return this.latestWrite;
   }
 
-  /** With a shared store, queues a successful registry change for the other instances. */
-  private shareIfOk(outcome: RegistryOutcome, change: RegistryChange): Outcome<RegistryOutcome> {
-    const log = this.kernel.log;
-    const shared = log.shared;
-    if (shared !== undefined && outcome.ok) {
-      this.registryWrites = this.registryWrites.then(() =>
-        shared.publishRegistryChange(change).then(
-          () => OK_VOID,
-          (cause: unknown) => log.appendFailed("", cause),
-        ),
-      );
+  /**
+   * Makes a registry change. Alone, it is applied at once. With a shared store
+   * it is only checked here, then written to the shared log; this instance
+   * applies it when the log delivers it, in the log's order like every other
+   * instance, and `registryCommitted` answers once it has (or with the write's
+   * failure, the registry unchanged).
+   */
+  private change(
+    attempt: (apply: boolean) => RegistryOutcome,
+    change: RegistryChange,
+  ): Outcome<RegistryOutcome> {
+    const shared = this.kernel.log.shared;
+    if (shared === undefined) {
+      const outcome = attempt(true);
+      if (outcome.ok) this.publishChange(change);
+      return ok(outcome);
+    }
+    const outcome = attempt(false);
+    if (outcome.ok) {
+      this.registryWrites = this.registryWrites.then(() => this.writeShared(shared, change));
+      this.latestWrite = this.registryWrites;
+    } else {
+      // A refused change wrote nothing: an earlier caller's failed write is not its answer.
+      this.latestWrite = Promise.resolve(OK_VOID);
     }
     return ok(outcome);
+  }
+
+  private async writeShared(
+    shared: SharedSessionStore,
+    change: RegistryChange,
+  ): Promise<Outcome<void>> {
+    try {
+      await shared.publishRegistryChange(change);
+    } catch (cause) {
+      return this.kernel.log.appendFailed("", cause);
+    }
+    try {
+      await shared.syncRegistry();
+    } catch (cause) {
+      // The change is durable, so it stands; the feed applies it here once the store answers again.
+      this.kernel.logger.warn("registry catch-up after a change failed", {
+        error: cause instanceof Error ? cause.message : String(cause),
+      });
+    }
+    return OK_VOID;
   }
 
   /**
@@ -216,17 +234,15 @@ export class Registries {
    * to one name end the same everywhere (the later one wins).
    */
   applyRegistryChange(change: RegistryChange): void {
-    const { modes, policies, hubs } = this.kernel;
+    const { modes, policies } = this.kernel;
     switch (change.kind) {
       case "registerPolicy":
         policies.unregister(change.descriptor.policyId);
         policies.register(change.descriptor, change.registeredAtMs);
-        hubs.policies.publish(this.policySnapshot());
-        return;
+        break;
       case "unregisterPolicy":
         policies.unregister(change.policyId);
-        hubs.policies.publish(this.policySnapshot());
-        return;
+        break;
       case "registerMode":
         modes.unregister(change.descriptor.mode);
         modes.register(change.descriptor);
@@ -238,7 +254,17 @@ export class Registries {
         modes.promote(change.mode, change.promotedName);
         break;
     }
-    hubs.modeRegistry.publish(this.modesChanged());
+    this.publishChange(change);
+  }
+
+  /** Tells the registry's watchers about an applied change. */
+  private publishChange(change: RegistryChange): void {
+    const hubs = this.kernel.hubs;
+    if (change.kind === "registerPolicy" || change.kind === "unregisterPolicy") {
+      hubs.policies.publish(this.policySnapshot());
+    } else {
+      hubs.modeRegistry.publish(this.modesChanged());
+    }
   }
 
   getPolicy(policyId: string, caller: Caller): Outcome<PolicyDescriptor> {

@@ -3,20 +3,11 @@
 // here notifies nobody of appends, so every instance finds out only through
 // conflicts and refusals, the paths under test.
 
-import type { Envelope } from "@macp/proto";
 import { SessionState } from "@macp/proto";
 import { describe, expect, it } from "vitest";
 import { ErrorCode } from "../errors.js";
 import { createDevIdentity } from "../identity.js";
 import { createRuntime } from "../runtime.js";
-import type { LogRecord } from "../store/log-record.js";
-import type { StoredSession } from "../store/session-store.js";
-import type {
-  ClusterListener,
-  RegistryChange,
-  SharedAppendOutcome,
-  SharedSessionStore,
-} from "../store/shared-session-store.js";
 import {
   accepted,
   proposalEnvelope,
@@ -26,46 +17,8 @@ import {
   T0,
   voteEnvelope,
 } from "../testing/fixtures.js";
+import { SharedMemoryLog } from "../testing/shared-memory-log.js";
 import { SimulatedClock } from "../testing/simulated-clock.js";
-
-class SharedMemoryLog implements SharedSessionStore {
-  readonly shared = true;
-  readonly logs = new Map<string, LogRecord[]>();
-  private readonly listeners = new Set<ClusterListener>();
-
-  async appendAt(sessionId: string, position: number, record: LogRecord) {
-    const log = this.logs.get(sessionId) ?? [];
-    if (log.length !== position) return { kind: "conflict" } satisfies SharedAppendOutcome;
-    log.push(record);
-    this.logs.set(sessionId, log);
-    return { kind: "appended" } satisfies SharedAppendOutcome;
-  }
-  async readFrom(sessionId: string, position: number) {
-    return (this.logs.get(sessionId) ?? []).slice(position);
-  }
-  async logLengths() {
-    return new Map([...this.logs].map(([id, log]) => [id, log.length] as const));
-  }
-  async publishAmbient(envelope: Envelope) {
-    for (const listener of this.listeners) listener.ambient(envelope);
-  }
-  async syncRegistry() {}
-  async publishRegistryChange(change: RegistryChange) {
-    for (const listener of this.listeners) listener.registryChanged(change);
-  }
-  follow(listener: ClusterListener) {
-    this.listeners.add(listener);
-    return { ready: Promise.resolve(), stop: () => this.listeners.delete(listener) };
-  }
-  append(): never {
-    throw new Error("a shared store is appended to at a position");
-  }
-  read(sessionId: string) {
-    return this.logs.get(sessionId);
-  }
-  async *loadAll(): AsyncIterable<StoredSession> {}
-  async close() {}
-}
 
 async function twoInstances() {
   const clock = new SimulatedClock(T0);

@@ -42,8 +42,11 @@ export class ModeRegistry {
     return this.#entries.get(mode)?.handler.policyRules;
   }
 
-  /** RegisterExtMode: validates the descriptor and backs it with the passthrough handler. */
-  register(descriptor: ModeDescriptor): RegistryOutcome {
+  /**
+   * RegisterExtMode: validates the descriptor and backs it with the passthrough
+   * handler. With `apply` false it only answers whether the change would succeed.
+   */
+  register(descriptor: ModeDescriptor, apply = true): RegistryOutcome {
     const mode = descriptor.mode;
     if (mode.trim() === "") return refused("mode must not be blank");
     if (mode.startsWith(RESERVED_PREFIX)) {
@@ -63,6 +66,7 @@ export class ModeRegistry {
       }
     }
     if (this.#entries.has(mode)) return refused(`mode '${mode}' is already registered`);
+    if (!apply) return { ok: true, error: "" };
     // A private copy: the caller's message must not be able to change the registry.
     const registered = clone(ModeDescriptorSchema, descriptor);
     this.#entries.set(mode, {
@@ -75,23 +79,24 @@ export class ModeRegistry {
     return { ok: true, error: "" };
   }
 
-  /** UnregisterExtMode: only dynamic, non-standards-track modes can go. */
-  unregister(mode: string): RegistryOutcome {
+  /** UnregisterExtMode: only dynamic, non-standards-track modes can go (`apply` as for `register`). */
+  unregister(mode: string, apply = true): RegistryOutcome {
     const entry = this.#entries.get(mode);
     if (entry === undefined) return refused(`mode '${mode}' not found`);
     if (entry.builtIn) return refused(`mode '${mode}' is built in and cannot be unregistered`);
     if (entry.standardsTrack) {
       return refused(`mode '${mode}' is standards-track and cannot be unregistered`);
     }
-    this.#entries.delete(mode);
+    if (apply) this.#entries.delete(mode);
     return { ok: true, error: "" };
   }
 
   /**
    * PromoteMode: the mode becomes standards-track and strict, optionally under a
    * new name (an empty `promotedName` keeps the current one). It keeps its handler.
+   * With `apply` false it only answers whether the change would succeed.
    */
-  promote(mode: string, promotedName = ""): RegistryOutcome {
+  promote(mode: string, promotedName = "", apply = true): RegistryOutcome {
     const entry = this.#entries.get(mode);
     if (entry === undefined) return refused(`mode '${mode}' not found`, "");
     if (entry.standardsTrack) return refused(`mode '${mode}' is already standards-track`, "");
@@ -105,6 +110,7 @@ export class ModeRegistry {
         return refused(`mode '${finalName}' is already registered`, "");
       }
     }
+    if (!apply) return { ok: true, error: "", mode: finalName };
     const descriptor = clone(ModeDescriptorSchema, entry.descriptor);
     descriptor.mode = finalName;
     this.#entries.delete(mode);

@@ -53,34 +53,43 @@ export class PolicyRegistry {
 
   /**
    * RegisterPolicy: validates the descriptor (modes.md §9.5) and adds it.
-   * The error is the refusal text for `{ok: false, error}`.
+   * The error is the refusal text for `{ok: false, error}`. With `apply` false
+   * it only answers whether the change would succeed.
    */
-  register(descriptor: PolicyDescriptor, nowMs: number): Result<PolicyDefinition, string> {
+  register(
+    descriptor: PolicyDescriptor,
+    nowMs: number,
+    apply = true,
+  ): Result<PolicyDefinition, string> {
     return policyInputFromDescriptor(descriptor).andThen((input) =>
-      this.registerDefinition(input, nowMs),
+      this.registerDefinition(input, nowMs, apply),
     );
   }
 
   /** Registers an already-parsed policy (e.g. from MACP_POLICIES_DIR) with the same checks. */
-  registerDefinition(input: PolicyInput, nowMs: number): Result<PolicyDefinition, string> {
+  registerDefinition(
+    input: PolicyInput,
+    nowMs: number,
+    apply = true,
+  ): Result<PolicyDefinition, string> {
     const valid = validatePolicyInput(input, this.#modeRules);
     if (valid.isErr()) return err(valid.error);
     if (this.#policies.has(input.policyId)) {
       return err(`policy '${input.policyId}' is already registered`);
     }
     const policy = freezePolicy(input, nowMs);
-    this.#policies.set(policy.policyId, policy);
+    if (apply) this.#policies.set(policy.policyId, policy);
     return ok(policy);
   }
 
-  /** UnregisterPolicy. Sessions that bound the policy keep their own copy. */
-  unregister(policyId: string): Result<PolicyDefinition, string> {
+  /** UnregisterPolicy (`apply` as for `register`). Sessions that bound the policy keep their own copy. */
+  unregister(policyId: string, apply = true): Result<PolicyDefinition, string> {
     if (policyId === DEFAULT_POLICY_ID) {
       return err(`policy '${DEFAULT_POLICY_ID}' is built in and cannot be unregistered`);
     }
     const existing = this.#policies.get(policyId);
     if (existing === undefined) return err(`policy '${policyId}' not found`);
-    this.#policies.delete(policyId);
+    if (apply) this.#policies.delete(policyId);
     return ok(existing);
   }
 
