@@ -65,13 +65,11 @@ async function main(): Promise<number> {
         : { address: config.metrics, logger: createLogger(config.logLevel) },
     );
   }
-  // The signal handlers go in before start-up does anything, so a SIGTERM at
-  // any later point is a clean stop: one during start-up lets it finish and
-  // closes the runtime at once (exit 0), or exits 1 if start-up fails.
-  // They must go in before startRuntime is called: its first steps log (the
-  // configuration warnings) before it yields, and a SIGTERM sent on seeing
-  // that line would otherwise find no handler and kill the process. A handler
-  // runs on a later tick than this one, so `starting` is set by then.
+  // The signal handlers go in before start-up does anything (startRuntime logs
+  // the configuration warnings before it first yields), so a SIGTERM at any
+  // later point is a clean stop: one during start-up lets it finish and closes
+  // the runtime at once (exit 0), or exits 1 if start-up fails. A handler runs
+  // on a later tick than this one, so `starting` is set by then.
   const logger = createLogger(config.logLevel);
   let starting: Promise<RunningRuntime> | undefined;
   installShutdownHandlers(
