@@ -207,9 +207,13 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
     socket.on("error", () => socket.destroy());
   });
   const port = await new Promise<number>((resolve, reject) => {
-    listener.once("error", reject);
+    const refused = (error: Error): void => {
+      guard.stop();
+      reject(error);
+    };
+    listener.once("error", refused);
     listener.listen(options.port ?? 50051, host, () => {
-      listener.off("error", reject);
+      listener.off("error", refused);
       const bound = listener.address();
       resolve(typeof bound === "object" && bound !== null ? bound.port : 0);
     });
@@ -252,6 +256,7 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
     server.forceShutdown();
     for (const socket of sockets) socket.destroy();
     injector.destroy();
+    guard.stop();
     if (options.closeRuntime !== false) await runtime.close();
   };
 
