@@ -31,8 +31,6 @@ export interface CallGuard {
   readonly interceptor: ServerInterceptor;
   /** Rations the calls of a connection from now until it closes. */
   track(socket: Socket): void;
-  /** Stops the request-timeout sweep, once the server has closed. */
-  stop(): void;
   /**
    * From now on, a call that would wait for a slot ends with UNAVAILABLE
    * instead, and so does every call waiting now: its handler never ran, so a
@@ -59,31 +57,18 @@ interface GuardContext {
   readonly options: CallGuardOptions;
   slotsOf(connection: ConnectionInfo): ConnectionSlots | undefined;
   readonly shuttingDown: boolean;
-  /** Calls in their phase, in the order they started: what the timeout sweep looks at. */
-  readonly timed: Set<GuardedCall>;
-}
-
-/**
- * How often the request timeout is checked: a twentieth of it, between 10 ms
- * and 1 s, so a call ends at most 5% (and at most 1 s) after its timeout.
- * One sweep for all calls rather than a timer per call: arming and clearing
- * a Node timer costs every call more than the rest of this guard.
- */
-function sweepIntervalMs(timeoutMs: number): number {
-  return Math.min(1000, Math.max(10, Math.floor(timeoutMs / 20)));
 }
 
 /**
  * One call between grpc-js and its handler: the call's interface towards the
  * handler and its listener towards grpc-js in one object, so that a call
- * under its connection's limit costs this object and a place in the timeout
- * sweep's set, and no closure. (A ServerInterceptingCall because grpc-js's interceptor type asks
+ * under its connection's limit costs this object and the timer, and no
+ * closure. (A ServerInterceptingCall because grpc-js's interceptor type asks
  * for one; its responder machinery is bypassed.)
  */
 class GuardedCall extends ServerInterceptingCall implements InterceptingServerListener {
   private listener: InterceptingServerListener | undefined;
-  /** When the call started (performance.now()), for the timeout sweep. */
-  startedAtMs = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private phase: Phase = "starting";
   private slots: ConnectionSlots | undefined;
   /** The request metadata, held while the call waits for a slot. */
@@ -99,8 +84,7 @@ class GuardedCall extends ServerInterceptingCall implements InterceptingServerLi
 
   override start(listener: InterceptingServerListener): void {
     this.listener = listener;
-    this.startedAtMs = performance.now();
-    this.context.timed.add(this);
+    this.timer = setTimeout(expire, this.context.options.requestTimeoutMs, this);
     this.inner.start(this);
   }
 
@@ -162,10 +146,10 @@ class GuardedCall extends ServerInterceptingCall implements InterceptingServerLi
     this.inner.sendStatus({ code, details, metadata: new Metadata() });
   }
 
-  /** Leaves the timeout sweep and gives up the call's slot, or its place in the queue. */
+  /** Stops the timer and gives up the call's slot, or its place in the queue. */
   private endPhase(): void {
     if (this.phase === "over") return;
-    this.context.timed.delete(this);
+    clearTimeout(this.timer);
     const slots = this.slots;
     if (slots !== undefined) {
       if (this.phase === "waiting") {
@@ -200,14 +184,17 @@ class GuardedCall extends ServerInterceptingCall implements InterceptingServerLi
   }
 }
 
+// A module-level timer callback: arming the timeout allocates no closure per call.
+function expire(call: GuardedCall): void {
+  call.expire();
+}
+
 export function createCallGuard(options: CallGuardOptions): CallGuard {
   // Connections by remote address and port: what grpc-js tells a call about its connection.
   const connections = new Map<string, Map<number, ConnectionSlots>>();
   let shuttingDown = false;
-  const timed = new Set<GuardedCall>();
 
   const context: GuardContext = {
-    timed,
     options,
     slotsOf(connection) {
       const { remoteAddress, remotePort } = connection;
@@ -218,18 +205,6 @@ export function createCallGuard(options: CallGuardOptions): CallGuard {
       return shuttingDown;
     },
   };
-
-  const timeoutMs = options.requestTimeoutMs;
-  // Calls start in the order the set holds them, all with the same timeout:
-  // the sweep stops at the first one still within it.
-  const sweep = setInterval(() => {
-    const now = performance.now();
-    for (const call of timed) {
-      if (now - call.startedAtMs < timeoutMs) break;
-      call.expire();
-    }
-  }, sweepIntervalMs(timeoutMs));
-  sweep.unref();
 
   return {
     interceptor: (method, call) =>
@@ -252,9 +227,6 @@ export function createCallGuard(options: CallGuardOptions): CallGuard {
         current.delete(remotePort);
         if (current.size === 0) connections.delete(remoteAddress);
       });
-    },
-    stop() {
-      clearInterval(sweep);
     },
     shutDown() {
       shuttingDown = true;

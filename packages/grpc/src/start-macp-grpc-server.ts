@@ -207,13 +207,9 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
     socket.on("error", () => socket.destroy());
   });
   const port = await new Promise<number>((resolve, reject) => {
-    const refused = (error: Error): void => {
-      guard.stop();
-      reject(error);
-    };
-    listener.once("error", refused);
+    listener.once("error", reject);
     listener.listen(options.port ?? 50051, host, () => {
-      listener.off("error", refused);
+      listener.off("error", reject);
       const bound = listener.address();
       resolve(typeof bound === "object" && bound !== null ? bound.port : 0);
     });
@@ -256,7 +252,6 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
     server.forceShutdown();
     for (const socket of sockets) socket.destroy();
     injector.destroy();
-    guard.stop();
     if (options.closeRuntime !== false) await runtime.close();
   };
 
