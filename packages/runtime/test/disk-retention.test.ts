@@ -1,6 +1,6 @@
-import { createDevIdentity, createRuntime, type MacpRuntime } from "@macp/core";
+import { type Clock, createDevIdentity, createRuntime, type MacpRuntime } from "@macp/core";
 import { SessionState } from "@macp/proto";
-import { openFileStore } from "@macp/store-file";
+import { type FileStore, openFileStore } from "@macp/store-file";
 import { afterEach, describe, expect, it } from "vitest";
 import { createDiskRetention } from "../src/disk-retention.js";
 import { envelope, newSessionId, sessionStartPayload } from "../src/examples/support.js";
@@ -30,6 +30,17 @@ async function startSession(runtime: MacpRuntime): Promise<string> {
   return sessionId;
 }
 
+/** Disk retention of 10 s over `store`, swept only when a test asks. */
+function retentionOf(store: FileStore, clock: Clock) {
+  return createDiskRetention({
+    store,
+    clock,
+    retentionMs: 10_000,
+    intervalMs: 60_000,
+    logger: createLogger("silent"),
+  });
+}
+
 describe("disk retention (MACP_SESSION_DISK_RETENTION_SECS)", () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
@@ -42,13 +53,7 @@ describe("disk retention (MACP_SESSION_DISK_RETENTION_SECS)", () => {
     let now = 1_700_000_000_000;
     const clock = { now: () => now };
     const store = await openFileStore({ directory: dir.path });
-    const retention = createDiskRetention({
-      store,
-      clock,
-      retentionMs: 10_000,
-      intervalMs: 60_000,
-      logger: createLogger("silent"),
-    });
+    const retention = retentionOf(store, clock);
     const runtime = createRuntime({
       clock,
       store,
@@ -98,13 +103,7 @@ describe("disk retention (MACP_SESSION_DISK_RETENTION_SECS)", () => {
     // Restart well past both retentions: recovery does not load the session back.
     now += 60_000;
     const store = await openFileStore({ directory: dir.path });
-    const retention = createDiskRetention({
-      store,
-      clock,
-      retentionMs: 10_000,
-      intervalMs: 60_000,
-      logger: createLogger("silent"),
-    });
+    const retention = retentionOf(store, clock);
     const runtime = createRuntime({ clock, store, observer: retention.observer, limits });
     cleanups.push(() => runtime.close());
     await runtime.recover();
