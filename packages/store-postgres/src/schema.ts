@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { withClient } from "./with-client.js";
 
 /**
  * The schema, one migration per entry; entry n moves a database from version
@@ -45,8 +46,7 @@ const MIGRATION_LOCK = 7_402_001;
  * the others find the work done.
  */
 export async function migrate(pool: pg.Pool): Promise<number> {
-  const client = await pool.connect();
-  try {
+  return withClient(pool, async (client) => {
     await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
     try {
       await client.query(
@@ -79,7 +79,5 @@ export async function migrate(pool: pg.Pool): Promise<number> {
     } finally {
       await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK]);
     }
-  } finally {
-    client.release();
-  }
+  });
 }
