@@ -48,6 +48,7 @@ describe("@macp/core exports", () => {
       "accepted",
       "commitmentEnvelope",
       "envelope",
+      "extModeDescriptor",
       "newSessionId",
       "proposalEnvelope",
       "refusal",

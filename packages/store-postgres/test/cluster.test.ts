@@ -7,6 +7,7 @@ import {
   type Identity,
   type MacpRuntime,
 } from "@macp/core";
+import { extModeDescriptor } from "@macp/core/testing";
 import {
   CommitmentPayloadSchema,
   type Envelope,
@@ -99,18 +100,7 @@ function chat(sessionId: string, sender: string, messageId?: string): Envelope {
 
 async function registerChat(runtime: MacpRuntime): Promise<void> {
   const outcome = runtime.registerExtMode(
-    {
-      $typeName: "macp.v1.ModeDescriptor",
-      mode: MODE,
-      modeVersion: "1.0.0",
-      title: "Chat",
-      description: "",
-      determinismClass: "",
-      participantModel: "",
-      messageTypes: ["Message", "Commitment"],
-      terminalMessageTypes: ["Commitment"],
-      schemaUris: {},
-    },
+    extModeDescriptor(MODE, "Chat"),
     createDevIdentity("agent://admin"),
   );
   expect(outcome.isOk() && outcome.value.ok).toBe(true);
@@ -174,18 +164,7 @@ describe("several instances on one PostgreSQL database", () => {
     const [a, b] = await cluster(2);
     const mode = "ext.shared.v1";
     const registered = (a as MacpRuntime).registerExtMode(
-      {
-        $typeName: "macp.v1.ModeDescriptor",
-        mode,
-        modeVersion: "1.0.0",
-        title: "",
-        description: "",
-        determinismClass: "",
-        participantModel: "",
-        messageTypes: ["Message", "Commitment"],
-        terminalMessageTypes: ["Commitment"],
-        schemaUris: {},
-      },
+      extModeDescriptor(mode),
       createDevIdentity("agent://admin"),
     );
     expect(registered.isOk()).toBe(true);

@@ -7,7 +7,7 @@ import { ErrorCode } from "../errors.js";
 import { createDevIdentity } from "../identity.js";
 import { createRuntime } from "../runtime.js";
 import type { MacpRuntime } from "../runtime-api.js";
-import { take } from "../testing/fixtures.js";
+import { extModeDescriptor, take } from "../testing/fixtures.js";
 import { SharedMemoryLog } from "../testing/shared-memory-log.js";
 import { SimulatedClock } from "../testing/simulated-clock.js";
 
@@ -57,21 +57,7 @@ describe("registry changes with a shared store", () => {
     expect(described(a!)).toBeUndefined();
     expect(log.registry).toEqual([]);
 
-    const mode = a!.registerExtMode(
-      {
-        $typeName: "macp.v1.ModeDescriptor",
-        mode: "ext.lost.v1",
-        modeVersion: "1.0.0",
-        title: "",
-        description: "",
-        determinismClass: "",
-        participantModel: "",
-        messageTypes: ["Message", "Commitment"],
-        terminalMessageTypes: ["Commitment"],
-        schemaUris: {},
-      },
-      admin,
-    );
+    const mode = a!.registerExtMode(extModeDescriptor("ext.lost.v1"), admin);
     expect(mode._unsafeUnwrap().ok).toBe(true);
     expect((await committed(a!))._unsafeUnwrapErr().code).toBe(ErrorCode.INTERNAL_ERROR);
     expect(a!.listExtModes().map((d) => d.mode)).not.toContain("ext.lost.v1");

@@ -6,6 +6,7 @@ import {
   decision,
   type Envelope,
   EnvelopeSchema,
+  type ModeDescriptor,
   SessionStartPayloadSchema,
 } from "@macp/proto";
 import { type Caller, createDevIdentity, type Identity } from "../identity.js";
@@ -152,6 +153,25 @@ export function commitmentEnvelope(
 }
 
 /** Sends and unwraps the Ack, failing the test with the error text if refused. */
+/**
+ * The descriptor of an extension mode whose participants exchange `Message`
+ * until a `Commitment` ends the session: what registry tests register.
+ */
+export function extModeDescriptor(mode: string, title = ""): ModeDescriptor {
+  return {
+    $typeName: "macp.v1.ModeDescriptor",
+    mode,
+    modeVersion: "1.0.0",
+    title,
+    description: "",
+    determinismClass: "",
+    participantModel: "",
+    messageTypes: ["Message", "Commitment"],
+    terminalMessageTypes: ["Commitment"],
+    schemaUris: {},
+  };
+}
+
 export async function accepted(runtime: MacpRuntime, env: Envelope, as?: Identity) {
   const result = await runtime.send(env, as ?? createDevIdentity(env.sender));
   if (result.isErr()) {

@@ -6,6 +6,7 @@ export {
   accepted,
   commitmentEnvelope,
   envelope,
+  extModeDescriptor,
   proposalEnvelope,
   refusal,
   type StartOptions,
