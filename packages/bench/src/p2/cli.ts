@@ -1,4 +1,4 @@
-// `node packages/bench/dist/p2/cli.js [--profile] [--duration <ms>] [--warmup <ms>] [--rounds <n>]
+// `node packages/bench/dist/p2/cli.js [--profile] [--duration <ms>] [--warmup <ms>] [--rounds <n>] [--slices <n>]
 //   [--targets runtime-grpc-js,grpc-js-echo,...] [--profile-targets ...]`
 // (targets: runtime-grpc-js, runtime-connect, grpc-js-echo, connect-echo, macp-grpc-stub)
 // runs P2 alone and prints its summary (build first: `npm run build`).
@@ -12,6 +12,7 @@ const { values } = parseArgs({
     duration: { type: "string" },
     warmup: { type: "string" },
     rounds: { type: "string" },
+    slices: { type: "string" },
     callers: { type: "string" },
     connections: { type: "string" },
     targets: { type: "string" },
@@ -38,6 +39,7 @@ const result = await runP2({
   durationMs: number(values.duration),
   warmupMs: number(values.warmup),
   rounds: number(values.rounds),
+  slices: number(values.slices),
   callers: number(values.callers),
   connections: number(values.connections),
   log: (line) => console.error(line),

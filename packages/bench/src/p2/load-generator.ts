@@ -2,7 +2,9 @@
 // server's: `callers` concurrent agents, each sending one Send at a time over
 // @grpc/grpc-js (the transport of the TypeScript SDK), spread over
 // `connections` HTTP/2 connections. The orchestrator decides when the
-// measured window begins and ends.
+// measured window begins and ends, and may pause the load in between (every
+// caller finishes its call in flight, then waits) so that several servers can
+// take turns within one window.
 
 import { randomUUID } from "node:crypto";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -85,18 +87,50 @@ async function run(config: LoadConfig): Promise<void> {
 
   let measuring = false;
   let stopping = false;
-  let windowStart = 0;
   let calls = 0;
   let accepted = 0;
   let refused = 0;
   let failed = 0;
   let firstProblem: string | undefined;
   let latencies: number[] = [];
+  // Load time inside the window: the running stretches only, each from its
+  // start (or resume) until the last call in flight has come back.
+  let elapsedMs = 0;
+  let runningSince: number | undefined = config.startPaused === true ? undefined : 0;
+
+  // Paused: callers wait at the gate; the last to arrive reports "paused".
+  let gate: { readonly opened: Promise<void>; open(): void; waiting: number } | undefined;
+  const closeGate = () => {
+    let open = () => {};
+    const opened = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    gate = { opened, open, waiting: 0 };
+  };
+  const openGate = () => {
+    const current = gate;
+    gate = undefined;
+    current?.open();
+  };
+  const reportPausedOnceIdle = () => {
+    if (gate === undefined || gate.waiting < config.callers) return;
+    if (runningSince !== undefined && measuring) elapsedMs += performance.now() - runningSince;
+    runningSince = undefined;
+    report({ type: "paused" });
+  };
+  if (config.startPaused === true) closeGate();
 
   const caller = async (index: number): Promise<void> => {
     const client = clients[index % clients.length] as grpc.Client;
     const metadata = metadataOf(index);
     for (let k = 0; !stopping; k++) {
+      if (gate !== undefined) {
+        const current = gate;
+        current.waiting++;
+        reportPausedOnceIdle();
+        await current.opened;
+        if (stopping) return;
+      }
       const request = trafficRequest(index, k, sessionIds);
       const started = performance.now();
       const result = await unary(client, request, metadata);
@@ -115,11 +149,20 @@ async function run(config: LoadConfig): Promise<void> {
   process.on("message", (message: ToLoadGenerator) => {
     if (message.type === "begin") {
       measuring = true;
-      windowStart = performance.now();
+      elapsedMs = 0;
+      if (runningSince !== undefined) runningSince = performance.now();
       calls = accepted = refused = failed = 0;
       latencies = [];
+    } else if (message.type === "pause") {
+      if (gate === undefined) closeGate();
+      reportPausedOnceIdle();
+    } else if (message.type === "resume") {
+      if (gate === undefined) return;
+      runningSince = performance.now();
+      openGate();
     } else if (message.type === "end") {
-      const elapsedMs = performance.now() - windowStart;
+      if (runningSince !== undefined) elapsedMs += performance.now() - runningSince;
+      runningSince = undefined;
       measuring = false;
       const sorted = latencies.sort((a, b) => a - b);
       const result: LoadResult = {
@@ -135,6 +178,7 @@ async function run(config: LoadConfig): Promise<void> {
       report({ type: "result", result });
     } else if (message.type === "stop") {
       stopping = true;
+      openGate();
       void running.finally(() => {
         for (const client of clients) client.close();
         process.exit(0);

@@ -95,6 +95,7 @@ describe("P2 rounds", () => {
         warmupMs: 1500,
         durationMs: 6000,
         rounds: 2,
+        slices: 6,
         targets,
         profile: false,
         profileTargets: [],

@@ -11,7 +11,9 @@
 //                    accepts at once: the grpc-js transport's own cost.
 // Each server runs in its own process, so its CPU time (process.cpuUsage,
 // read inside the server) divided by the calls it answered is its cost per
-// call. The echo servers bound what the transport alone costs; the ratios say
+// call. A round starts every server afresh and loads them in turns, one at a
+// time, so the machine's drift in speed (which can reach ±30% within minutes
+// on a shared host) falls on all of them alike. The echo servers bound what the transport alone costs; the ratios say
 // how much the runtime adds on top.
 
 import { type ChildProcess, fork, spawn } from "node:child_process";
@@ -66,6 +68,13 @@ export interface P2Options {
    * Default 3.
    */
   readonly rounds?: number;
+  /**
+   * Turns per server within a round's window: the servers of a round run side
+   * by side (each with its own load generator) and take `slices` turns each,
+   * one server loaded at a time, so that the machine's drift within the round
+   * falls on all of them alike. 1 measures each server in one stretch. Default 6.
+   */
+  readonly slices?: number;
   /** Servers to measure, in order. Default {@link P2_TARGETS}. */
   readonly targets?: readonly P2Target[];
   /**
@@ -180,7 +189,8 @@ function nextMessage<M, T>(child: ChildProcess, accept: (message: M) => T | unde
   });
 }
 
-async function startEchoServer(
+/** Starts one of the bare echo servers (or the @macp/grpc stub) in a child process. */
+export async function startEchoServer(
   kind: "connect" | "grpc-js" | "macp-grpc",
   execArgv: string[],
 ): Promise<ServerHandle> {
@@ -329,6 +339,98 @@ export async function measure(
   }
 }
 
+/** A server of an interleaved round, with its own load generator. */
+interface Contender {
+  readonly server: ServerHandle;
+  readonly generator: ChildProcess;
+  cpuMicros: number;
+}
+
+async function startGenerator(config: LoadConfig): Promise<ChildProcess> {
+  const generator = fork(LOAD_GENERATOR, [], {
+    execArgv: [],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const ready = nextMessage<FromLoadGenerator, FromLoadGenerator>(generator, (m) =>
+    m.type === "ready" || m.type === "error" ? m : undefined,
+  );
+  generator.send({
+    type: "config",
+    config: { ...config, startPaused: true },
+  } satisfies ToLoadGenerator);
+  const setup = await ready;
+  if (setup.type === "error") {
+    generator.kill();
+    throw new Error(`load generator: ${setup.message}`);
+  }
+  return generator;
+}
+
+/** Loads one server for `ms`, then waits until its calls in flight are back; returns its CPU, µs. */
+async function turn(contender: Contender, ms: number): Promise<number> {
+  const { server, generator } = contender;
+  const before = await server.cpuMicros();
+  generator.send({ type: "resume" } satisfies ToLoadGenerator);
+  await sleep(ms);
+  const paused = nextMessage<FromLoadGenerator, true>(generator, (m) =>
+    m.type === "paused" ? true : undefined,
+  );
+  generator.send({ type: "pause" } satisfies ToLoadGenerator);
+  await paused;
+  return (await server.cpuMicros()) - before;
+}
+
+/**
+ * Measures servers side by side: each warms up in turn, then each gets
+ * `durationMs` of load in `slices` turns, one server loaded at a time and the
+ * order rotating from slice to slice. A server's CPU counts only during its
+ * own turns (from just before its load resumes until its last call is back).
+ */
+export async function measureInterleaved(
+  servers: readonly ServerHandle[],
+  config: (server: ServerHandle) => LoadConfig,
+  warmupMs: number,
+  durationMs: number,
+  slices: number,
+): Promise<Measurement[]> {
+  if (!Number.isInteger(slices) || slices < 1) {
+    throw new Error(`P2 slices must be a positive integer, not ${slices}`);
+  }
+  const contenders: Contender[] = [];
+  try {
+    for (const server of servers) {
+      contenders.push({ server, generator: await startGenerator(config(server)), cpuMicros: 0 });
+    }
+    for (const contender of contenders) await turn(contender, warmupMs);
+    for (const { generator } of contenders)
+      generator.send({ type: "begin" } satisfies ToLoadGenerator);
+    for (let slice = 0; slice < slices; slice++) {
+      for (const contender of roundOrder(contenders, slice)) {
+        contender.cpuMicros += await turn(contender, durationMs / slices);
+      }
+    }
+    const measurements: Measurement[] = [];
+    for (const { generator, cpuMicros } of contenders) {
+      const result = nextMessage<FromLoadGenerator, LoadResult>(generator, (m) =>
+        m.type === "result" ? m.result : undefined,
+      );
+      generator.send({ type: "end" } satisfies ToLoadGenerator);
+      measurements.push({ load: await result, serverCpuMicros: cpuMicros, endedAt: Date.now() });
+    }
+    return measurements;
+  } finally {
+    for (const { generator } of contenders) {
+      if (generator.exitCode !== null) continue;
+      generator.send({ type: "stop" } satisfies ToLoadGenerator);
+    }
+    await Promise.all(
+      contenders.map(({ generator }) =>
+        Promise.race([exitOf(generator), sleep(5000).then(() => generator.kill())]),
+      ),
+    );
+  }
+}
+
 export function toTargetResult(target: P2Target, measurement: Measurement): P2TargetResult {
   const { load, serverCpuMicros } = measurement;
   return {
@@ -415,6 +517,7 @@ export async function runP2(options: P2Options = {}): Promise<P2Result> {
     warmupMs: options.warmupMs ?? 1500,
     durationMs: options.durationMs ?? 6000,
     rounds: options.rounds ?? 3,
+    slices: options.slices ?? 6,
     targets: options.targets ?? P2_TARGETS,
     profile: options.profile ?? false,
     profileTargets: options.profileTargets ?? (["runtime-grpc-js", "grpc-js-echo"] as const),
@@ -433,25 +536,28 @@ export async function runP2(options: P2Options = {}): Promise<P2Result> {
   }
   const roundResults: P2TargetResult[][] = [];
   for (let round = 0; round < settings.rounds; round++) {
-    const measured: P2TargetResult[] = [];
-    for (const target of roundOrder(settings.targets, round)) {
-      log(
-        `P2: round ${round + 1}/${settings.rounds}, measuring ${target} (${settings.callers} callers, ${settings.durationMs} ms)`,
+    const order = roundOrder(settings.targets, round);
+    log(
+      `P2: round ${round + 1}/${settings.rounds}, measuring ${order.join(", ")} side by side (${settings.callers} callers, ${settings.durationMs} ms each in ${settings.slices} turns)`,
+    );
+    const servers: ServerHandle[] = [];
+    try {
+      for (const target of order) servers.push(await startServer(target, []));
+      const measurements = await measureInterleaved(
+        servers,
+        (server) => loadConfig(server.address),
+        settings.warmupMs,
+        settings.durationMs,
+        settings.slices,
       );
-      const server = await startServer(target, []);
-      try {
-        const measurement = await measure(
-          server,
-          loadConfig(server.address),
-          settings.warmupMs,
-          settings.durationMs,
-        );
-        measured.push(toTargetResult(target, measurement));
-      } finally {
-        await server.stop();
-      }
+      roundResults.push(
+        measurements.map((measurement, index) =>
+          toTargetResult(order[index] as P2Target, measurement),
+        ),
+      );
+    } finally {
+      await Promise.all(servers.map((server) => server.stop()));
     }
-    roundResults.push(measured);
   }
   const results = settings.targets.map((target) =>
     summariseTarget(
@@ -514,7 +620,7 @@ export function formatP2Summary(result: P2Result): string {
   const { settings } = result;
   const rounds = settings.rounds === 1 ? "one round" : `median of ${settings.rounds} rounds`;
   const lines = [
-    `P2: Send throughput, ${settings.callers} concurrent callers over ${settings.connections} HTTP/2 connections (gRPC, @grpc/grpc-js client in its own process), ${settings.durationMs} ms per server after ${settings.warmupMs} ms warm-up, ${rounds} (each round measures every server, a fresh process each)`,
+    `P2: Send throughput, ${settings.callers} concurrent callers over ${settings.connections} HTTP/2 connections (gRPC, @grpc/grpc-js client in its own process), ${settings.durationMs} ms per server after ${settings.warmupMs} ms warm-up, ${rounds} (each round starts every server afresh and loads them in turns, ${settings.slices} each)`,
     "",
     "server           requests/s  server CPU/call  (rounds' range)  server busy  p50 ms  p99 ms  calls     accepted  refused  failed",
   ];

@@ -130,6 +130,8 @@ export interface LoadConfig {
   readonly connections: number;
   /** Decision sessions to create before the run and spread traffic over. */
   readonly sessions: number;
+  /** Create the sessions, then wait for "resume" before any traffic. Default false. */
+  readonly startPaused?: boolean;
 }
 
 export interface LoadResult {
@@ -147,11 +149,15 @@ export interface LoadResult {
 export type ToLoadGenerator =
   | { readonly type: "config"; readonly config: LoadConfig }
   | { readonly type: "begin" }
+  /** Finish the calls in flight, answer "paused", send nothing more until "resume". */
+  | { readonly type: "pause" }
+  | { readonly type: "resume" }
   | { readonly type: "end" }
   | { readonly type: "stop" };
 
 export type FromLoadGenerator =
   | { readonly type: "ready" }
+  | { readonly type: "paused" }
   | { readonly type: "result"; readonly result: LoadResult }
   | { readonly type: "error"; readonly message: string };
 
