@@ -23,6 +23,8 @@ import { hasOpenssl, selfSignedCertificate } from "./self-signed-certificate.js"
 import {
   bearer,
   devAuthenticate,
+  GRPC_SERVERS,
+  type GrpcServer,
   http1Request,
   newRuntime,
   newSessionId,
@@ -38,7 +40,7 @@ const INITIALIZE = "/macp.v1.MACPRuntimeService/Initialize";
 const GENEROUS_MS = 10_000;
 const GRPC_CANCELLED = 1;
 
-let server: MacpServer | undefined;
+let server: GrpcServer | undefined;
 
 afterEach(async () => {
   await server?.close({ drainMs: 0 });
@@ -56,7 +58,7 @@ async function start(options: Partial<MacpServerOptions> = {}): Promise<MacpServ
 }
 
 /** Connects a raw TCP socket, writes `bytes`, and resolves when the server closes it. */
-async function closedByServer(target: MacpServer, bytes: Buffer): Promise<void> {
+async function closedByServer(target: GrpcServer, bytes: Buffer): Promise<void> {
   const socket = net.connect(target.address.port, target.address.host);
   socket.on("data", () => {});
   const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
@@ -117,57 +119,146 @@ function heldGrpcCall(session: http2.ClientHttp2Session): {
   return { answer, finish: () => stream.end() };
 }
 
-describe("idle connections", () => {
-  it("closes a TCP connection that never sends a byte", async () => {
-    const target = await start({ idleTimeoutMs: 100 });
-    await closedByServer(target, Buffer.alloc(0));
-  });
-
-  it("closes a connection that sends the HTTP/2 preface and nothing more", async () => {
-    const target = await start({ idleTimeoutMs: 100 });
-    await closedByServer(target, Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1"));
-  });
-
-  it("closes an HTTP/1.1 connection whose request headers never end", async () => {
-    const target = await start({ idleTimeoutMs: 100 });
-    await closedByServer(target, Buffer.from(`POST ${INITIALIZE} HTTP/1.1\r\nHost: x\r\n`));
-  });
-
-  it("closes an HTTP/2 connection once its calls are done and it stays idle", async () => {
-    const target = await start({ idleTimeoutMs: 100 });
-    const session = http2.connect(target.url);
-    const closed = new Promise<void>((resolve) => session.once("close", () => resolve()));
-    session.on("error", () => {});
-    const call = heldGrpcCall(session);
-    call.finish();
-    expect((await call.answer).grpcStatus).toBe(0);
-    await withTimeout(closed, GENEROUS_MS, "the server to close the idle session");
-  });
-});
-
-describe.skipIf(!hasOpenssl())("idle connections on the TLS port", () => {
-  it("closes a TCP connection that never starts the TLS handshake", async () => {
-    const target = await start({ idleTimeoutMs: 100, tls: selfSignedCertificate() });
-    await closedByServer(target, Buffer.alloc(0));
-  });
-
-  it("closes an HTTP/1.1 connection over TLS that never sends a request", async () => {
-    const tls = selfSignedCertificate();
-    const target = await start({ idleTimeoutMs: 100, tls });
-    const { connect } = await import("node:tls");
-    const socket = connect({
-      host: target.address.host,
-      port: target.address.port,
-      ca: tls.cert,
-      ALPNProtocols: ["http/1.1"],
+// What a gRPC client sees of connection timeouts is the same on both listeners.
+describe.each(GRPC_SERVERS)("%s", (_name, startServer) => {
+  async function startOn(options: Partial<MacpServerOptions> = {}): Promise<GrpcServer> {
+    server = await startServer({
+      runtime: newRuntime(),
+      authenticate: devAuthenticate,
+      port: 0,
+      ...options,
     });
-    socket.on("error", () => {});
-    const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-    try {
-      await withTimeout(closed, GENEROUS_MS, "the server to close the TLS connection");
-    } finally {
-      socket.destroy();
-    }
+    return server;
+  }
+
+  describe("idle connections", () => {
+    it("closes a TCP connection that never sends a byte", async () => {
+      const target = await startOn({ idleTimeoutMs: 100 });
+      await closedByServer(target, Buffer.alloc(0));
+    });
+
+    it("closes a connection that sends the HTTP/2 preface and nothing more", async () => {
+      const target = await startOn({ idleTimeoutMs: 100 });
+      await closedByServer(target, Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1"));
+    });
+
+    it("closes an HTTP/1.1 connection whose request headers never end", async () => {
+      const target = await startOn({ idleTimeoutMs: 100 });
+      await closedByServer(target, Buffer.from(`POST ${INITIALIZE} HTTP/1.1\r\nHost: x\r\n`));
+    });
+
+    it("closes an HTTP/2 connection once its calls are done and it stays idle", async () => {
+      const target = await startOn({ idleTimeoutMs: 100 });
+      const session = http2.connect(target.url);
+      const closed = new Promise<void>((resolve) => session.once("close", () => resolve()));
+      session.on("error", () => {});
+      const call = heldGrpcCall(session);
+      call.finish();
+      expect((await call.answer).grpcStatus).toBe(0);
+      await withTimeout(closed, GENEROUS_MS, "the server to close the idle session");
+    });
+
+    it("lets a connection go (GOAWAY) only once its last open stream has ended", async () => {
+      const target = await startOn({ idleTimeoutMs: 100 });
+      const session = http2.connect(target.url);
+      session.on("error", () => {});
+      let goaway = false;
+      const letGo = new Promise<void>((resolve) =>
+        session.once("goaway", () => {
+          goaway = true;
+          resolve();
+        }),
+      );
+      try {
+        const watch = session.request({
+          ":method": "POST",
+          ":path": "/macp.v1.MACPRuntimeService/WatchSessions",
+          "content-type": "application/grpc",
+          te: "trailers",
+          ...bearer("coordinator"),
+        });
+        watch.on("error", () => {});
+        // An empty WatchSessionsRequest; the watch then stays open without a word.
+        watch.end(Buffer.alloc(5));
+        await sleep(1000);
+        expect(goaway).toBe(false);
+        expect(session.closed).toBe(false);
+        watch.close(http2.constants.NGHTTP2_CANCEL);
+        await withTimeout(letGo, GENEROUS_MS, "GOAWAY once the watch was over");
+      } finally {
+        session.destroy();
+      }
+    });
+  });
+
+  describe.skipIf(!hasOpenssl())("idle connections on the TLS port", () => {
+    it("closes an HTTP/2 connection over TLS once its calls are done and it stays idle", async () => {
+      const tls = selfSignedCertificate();
+      const target = await startOn({ idleTimeoutMs: 100, tls });
+      const session = http2.connect(target.url, { ca: tls.cert });
+      const closed = new Promise<void>((resolve) => session.once("close", () => resolve()));
+      session.on("error", () => {});
+      const call = heldGrpcCall(session);
+      call.finish();
+      expect((await call.answer).grpcStatus).toBe(0);
+      await withTimeout(closed, GENEROUS_MS, "the server to close the idle session");
+    });
+
+    it("closes a TCP connection that never starts the TLS handshake", async () => {
+      const target = await startOn({ idleTimeoutMs: 100, tls: selfSignedCertificate() });
+      await closedByServer(target, Buffer.alloc(0));
+    });
+
+    it("closes an HTTP/1.1 connection over TLS that never sends a request", async () => {
+      const tls = selfSignedCertificate();
+      const target = await startOn({ idleTimeoutMs: 100, tls });
+      const { connect } = await import("node:tls");
+      const socket = connect({
+        host: target.address.host,
+        port: target.address.port,
+        ca: tls.cert,
+        ALPNProtocols: ["http/1.1"],
+      });
+      socket.on("error", () => {});
+      const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      try {
+        await withTimeout(closed, GENEROUS_MS, "the server to close the TLS connection");
+      } finally {
+        socket.destroy();
+      }
+    });
+  });
+
+  describe("long-lived streams", () => {
+    it("does not cut long-lived streams: StreamSession and the watches outlive it", async () => {
+      const target = await startOn({ requestTimeoutMs: 100, idleTimeoutMs: 100 });
+      const client = createClient(MACPRuntimeService, createGrpcTransport({ baseUrl: target.url }));
+      const abort = new AbortController();
+      try {
+        const frames = pushable<StreamSessionRequest>();
+        const stream = new Reader(
+          client.streamSession(frames, { headers: bearer("coordinator"), signal: abort.signal }),
+        );
+        const watch = new Reader(
+          client.watchSessions({}, { headers: bearer("coordinator"), signal: abort.signal }),
+        );
+        // Both streams sit silent for many timeouts' worth.
+        await sleep(1000);
+        const sessionId = newSessionId();
+        frames.push(
+          create(StreamSessionRequestSchema, {
+            envelope: sessionStart(sessionId, "coordinator", ["alice"]),
+          }),
+        );
+        const echoed = await stream.next();
+        expect(echoed.response.case).toBe("envelope");
+        let event = (await watch.next()).event;
+        while (event?.session?.sessionId !== sessionId) event = (await watch.next()).event;
+        expect(event.eventType).toBe(SessionLifecycleEvent_EventType.CREATED);
+      } finally {
+        abort.abort();
+      }
+    });
   });
 });
 
@@ -200,36 +291,6 @@ describe("request timeout", () => {
     expect(answer.status).toBe(499);
     expect(JSON.parse(answer.body.toString("utf8"))).toMatchObject({ code: "canceled" });
     await withTimeout(answer.closed, GENEROUS_MS, "the connection to close");
-  });
-
-  it("does not cut long-lived streams: StreamSession and the watches outlive it", async () => {
-    const target = await start({ requestTimeoutMs: 100, idleTimeoutMs: 100 });
-    const client = createClient(MACPRuntimeService, createGrpcTransport({ baseUrl: target.url }));
-    const abort = new AbortController();
-    try {
-      const frames = pushable<StreamSessionRequest>();
-      const stream = new Reader(
-        client.streamSession(frames, { headers: bearer("coordinator"), signal: abort.signal }),
-      );
-      const watch = new Reader(
-        client.watchSessions({}, { headers: bearer("coordinator"), signal: abort.signal }),
-      );
-      // Both streams sit silent for many timeouts' worth.
-      await sleep(1000);
-      const sessionId = newSessionId();
-      frames.push(
-        create(StreamSessionRequestSchema, {
-          envelope: sessionStart(sessionId, "coordinator", ["alice"]),
-        }),
-      );
-      const echoed = await stream.next();
-      expect(echoed.response.case).toBe("envelope");
-      let event = (await watch.next()).event;
-      while (event?.session?.sessionId !== sessionId) event = (await watch.next()).event;
-      expect(event.eventType).toBe(SessionLifecycleEvent_EventType.CREATED);
-    } finally {
-      abort.abort();
-    }
   });
 });
 

@@ -1,4 +1,5 @@
 import { createServer, type Server as NetServer, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import { Server, ServerCredentials, type ServerOptions } from "@grpc/grpc-js";
 import type { MacpRuntime, RuntimeLogger } from "@macp/core";
 import { createHealthState, type HealthState } from "@macp/core/wire";
@@ -50,8 +51,9 @@ export interface MacpGrpcServerOptions
   readonly maxConcurrentStreams?: number;
   /**
    * How long a connection may stay without a call in flight before it is
-   * closed (GOAWAY), and how long a new connection gets to send its first
-   * bytes before it is cut, so silent sockets cannot pile up. Default 30 000 ms.
+   * closed (GOAWAY), and how long a new connection gets to send the HTTP/2
+   * preface, or to finish its TLS handshake, before it is cut, so silent
+   * sockets cannot pile up. Default 30 000 ms.
    */
   readonly idleTimeoutMs?: number;
   /**
@@ -164,32 +166,55 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
     shutdownSignal: shutdown.signal,
   });
 
-  const credentials =
-    tls === undefined
-      ? ServerCredentials.createInsecure()
-      : ServerCredentials.createSsl(
-          null,
-          [{ cert_chain: Buffer.from(tls.cert), private_key: Buffer.from(tls.key) }],
-          false,
-        );
   // grpc-js's own listener never times out a socket that sends nothing (it
-  // sets no timeout on its http2 server), so the port is ours: a plaintext
-  // connection must deliver the HTTP/2 preface within the idle timeout before
-  // grpc-js gets it through its public connection injector (the bytes read so
-  // far are put back; node's http2 session consumes what the socket holds). A
-  // TLS connection is handed over at once: grpc-js's TLS server does its own
-  // handshake, and the idle timeout then applies to its HTTP/2 session.
-  const injector = server.createConnectionInjector(credentials);
+  // sets no timeout on its http2 server), so the port is ours. A connection
+  // must deliver the HTTP/2 preface (plaintext) or finish its TLS handshake
+  // (negotiating h2) within the idle timeout; only then does grpc-js get it,
+  // through its public connection injector, and its idle timeout applies to
+  // the HTTP/2 session. TLS is terminated here, so that the handshake has
+  // that deadline too (grpc-js's TLS server would allow Node's default of
+  // 120 s), and the injector serves the decrypted stream as plaintext HTTP/2.
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
   const sockets = new Set<Socket>();
+  const handOver = (connection: Socket): void => {
+    guard.track(connection);
+    injector.injectConnection(connection);
+  };
+  // Handshakes only: it never listens, the listener below hands it each
+  // socket. Until a handshake is done, the socket's deadline stands (found by
+  // its peer's address: the TLS socket wraps the one accepted).
+  const handshakeDeadlines = new Map<string, ReturnType<typeof setTimeout>>();
+  const peerOf = (socket: Socket) => `${socket.remoteAddress}:${socket.remotePort}`;
+  const tlsTerminator =
+    tls === undefined
+      ? undefined
+      : createTlsServer({ cert: tls.cert, key: tls.key, ALPNProtocols: ["h2"] }, (secure) => {
+          const peer = peerOf(secure);
+          clearTimeout(handshakeDeadlines.get(peer));
+          handshakeDeadlines.delete(peer);
+          // gRPC runs on HTTP/2 only; a client that did not negotiate it cannot be served.
+          if (secure.alpnProtocol !== "h2") secure.destroy();
+          else handOver(secure);
+        });
+  // A failed handshake: the socket is destroyed already.
+  tlsTerminator?.on("tlsClientError", () => {});
   const listener: NetServer = createServer((socket) => {
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    guard.track(socket);
-    if (tls !== undefined) {
-      injector.injectConnection(socket);
+    const deadline = setTimeout(() => socket.destroy(), idleTimeoutMs);
+    socket.once("close", () => {
+      sockets.delete(socket);
+      clearTimeout(deadline);
+    });
+    socket.on("error", () => socket.destroy());
+    if (tlsTerminator !== undefined) {
+      const peer = peerOf(socket);
+      handshakeDeadlines.set(peer, deadline);
+      socket.once("close", () => {
+        if (handshakeDeadlines.get(peer) === deadline) handshakeDeadlines.delete(peer);
+      });
+      tlsTerminator.emit("connection", socket);
       return;
     }
-    const deadline = setTimeout(() => socket.destroy(), idleTimeoutMs);
     const received: Buffer[] = [];
     let length = 0;
     const onData = (chunk: Buffer): void => {
@@ -200,11 +225,9 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
       socket.off("data", onData);
       socket.pause();
       socket.unshift(Buffer.concat(received));
-      injector.injectConnection(socket);
+      handOver(socket);
     };
     socket.on("data", onData);
-    socket.once("close", () => clearTimeout(deadline));
-    socket.on("error", () => socket.destroy());
   });
   const port = await new Promise<number>((resolve, reject) => {
     listener.once("error", reject);
