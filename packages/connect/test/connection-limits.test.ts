@@ -119,6 +119,16 @@ function heldGrpcCall(session: http2.ClientHttp2Session): {
   return { answer, finish: () => stream.end() };
 }
 
+/** Makes one call on `session`, then waits for the server to close the idle session. */
+async function closedOnceIdle(session: http2.ClientHttp2Session): Promise<void> {
+  const closed = new Promise<void>((resolve) => session.once("close", () => resolve()));
+  session.on("error", () => {});
+  const call = heldGrpcCall(session);
+  call.finish();
+  expect((await call.answer).grpcStatus).toBe(0);
+  await withTimeout(closed, GENEROUS_MS, "the server to close the idle session");
+}
+
 // What a gRPC client sees of connection timeouts is the same on both listeners.
 describe.each(GRPC_SERVERS)("%s", (_name, startServer) => {
   async function startOn(options: Partial<MacpServerOptions> = {}): Promise<GrpcServer> {
@@ -149,13 +159,7 @@ describe.each(GRPC_SERVERS)("%s", (_name, startServer) => {
 
     it("closes an HTTP/2 connection once its calls are done and it stays idle", async () => {
       const target = await startOn({ idleTimeoutMs: 100 });
-      const session = http2.connect(target.url);
-      const closed = new Promise<void>((resolve) => session.once("close", () => resolve()));
-      session.on("error", () => {});
-      const call = heldGrpcCall(session);
-      call.finish();
-      expect((await call.answer).grpcStatus).toBe(0);
-      await withTimeout(closed, GENEROUS_MS, "the server to close the idle session");
+      await closedOnceIdle(http2.connect(target.url));
     });
 
     it("lets a connection go (GOAWAY) only once its last open stream has ended", async () => {
@@ -195,13 +199,7 @@ describe.each(GRPC_SERVERS)("%s", (_name, startServer) => {
     it("closes an HTTP/2 connection over TLS once its calls are done and it stays idle", async () => {
       const tls = selfSignedCertificate();
       const target = await startOn({ idleTimeoutMs: 100, tls });
-      const session = http2.connect(target.url, { ca: tls.cert });
-      const closed = new Promise<void>((resolve) => session.once("close", () => resolve()));
-      session.on("error", () => {});
-      const call = heldGrpcCall(session);
-      call.finish();
-      expect((await call.answer).grpcStatus).toBe(0);
-      await withTimeout(closed, GENEROUS_MS, "the server to close the idle session");
+      await closedOnceIdle(http2.connect(target.url, { ca: tls.cert }));
     });
 
     it("closes a TCP connection that never starts the TLS handshake", async () => {
