@@ -202,6 +202,42 @@ describe.each(GRPC_SERVERS)("%s", (_name, startServer) => {
       await closedOnceIdle(http2.connect(target.url, { ca: tls.cert }));
     });
 
+    it("keeps serving after a TLS client resets its connection mid-session", async () => {
+      const tls = selfSignedCertificate();
+      const target = await startOn({ tls });
+      const { connect } = await import("node:tls");
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const raw = net.connect(target.address.port, target.address.host);
+        raw.on("error", () => {});
+        const secure = connect({
+          socket: raw,
+          host: target.address.host,
+          ca: tls.cert,
+          ALPNProtocols: ["h2"],
+        });
+        secure.on("error", () => {});
+        await withTimeout(
+          new Promise((resolve) => secure.once("secureConnect", resolve)),
+          GENEROUS_MS,
+          "the TLS handshake",
+        );
+        // Half an HTTP/2 preface, then a TCP reset under the TLS layer.
+        secure.write("PRI * HTTP/2.0\r\n");
+        await sleep(50);
+        raw.resetAndDestroy();
+      }
+      await sleep(200);
+      const session = http2.connect(target.url, { ca: tls.cert });
+      session.on("error", () => {});
+      try {
+        const call = heldGrpcCall(session);
+        call.finish();
+        expect((await withTimeout(call.answer, GENEROUS_MS, "an answer")).grpcStatus).toBe(0);
+      } finally {
+        session.destroy();
+      }
+    });
+
     it("closes a TCP connection that never starts the TLS handshake", async () => {
       const target = await startOn({ idleTimeoutMs: 100, tls: selfSignedCertificate() });
       await closedByServer(target, Buffer.alloc(0));

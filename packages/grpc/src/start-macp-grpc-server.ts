@@ -192,6 +192,10 @@ export async function startMacpGrpcServer(options: MacpGrpcServerOptions): Promi
           const peer = peerOf(secure);
           clearTimeout(handshakeDeadlines.get(peer));
           handshakeDeadlines.delete(peer);
+          // A TLS socket's errors are its owner's to handle (nodejs/node#35824),
+          // as grpc-js's own TLS server does: the HTTP/2 session may not be
+          // listening yet, or any more, when one comes.
+          secure.on("error", () => secure.destroy());
           // gRPC runs on HTTP/2 only; a client that did not negotiate it cannot be served.
           if (secure.alpnProtocol !== "h2") secure.destroy();
           else handOver(secure);
