@@ -42,8 +42,12 @@ async function startConnectEcho(): Promise<{ port: number; close(): Promise<void
   };
 }
 
+// Channelz bookkeeping off, as on the runtime's listener: the comparison is of
+// the call path, not of a diagnostics service neither side serves.
+const BARE_GRPC_OPTIONS: grpc.ServerOptions = { "grpc.enable_channelz": 0 };
+
 async function startGrpcJsEcho(): Promise<{ port: number; close(): Promise<void> }> {
-  const server = new grpc.Server();
+  const server = new grpc.Server(BARE_GRPC_OPTIONS);
   const definition: grpc.ServiceDefinition = {
     send: {
       path: SEND_PATH,
@@ -79,7 +83,7 @@ function acceptingRuntime(): MacpRuntime {
 }
 
 async function startMacpGrpcEcho(): Promise<{ port: number; close(): Promise<void> }> {
-  const server = new grpc.Server();
+  const server = new grpc.Server(BARE_GRPC_OPTIONS);
   addMacpGrpcServices(server, acceptingRuntime(), {
     authenticate: (headers) => {
       const value = headers.get("authorization");

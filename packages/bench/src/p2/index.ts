@@ -15,3 +15,9 @@ export {
   type P2TargetSummary,
   runP2,
 } from "./run-p2.js";
+export {
+  readThreadCpu,
+  type ThreadCpu,
+  type ThreadCpuSnapshot,
+  threadCpuBetween,
+} from "./thread-cpu.js";

@@ -125,11 +125,14 @@ describe("P2's interleaved measurement", () => {
       3,
     );
     expect(measurements).toHaveLength(2);
-    for (const { load, serverCpuMicros } of measurements) {
+    for (const { load, serverCpuMicros, serverThreadCpu } of measurements) {
       expect(load.calls).toBeGreaterThan(0);
       expect(load.accepted).toBe(load.calls);
       expect(load.failed).toBe(0);
       expect(serverCpuMicros).toBeGreaterThan(0);
+      // Linux: the server's threads are read too, and its main thread did the calls.
+      if (process.platform === "linux") expect(serverThreadCpu?.mainMicros).toBeGreaterThan(0);
+      else expect(serverThreadCpu).toBeUndefined();
     }
   });
 

@@ -22,6 +22,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type ProfileSummary, summariseCpuProfile } from "./profile.js";
+import {
+  readThreadCpu,
+  type ThreadCpu,
+  type ThreadCpuSnapshot,
+  threadCpuBetween,
+} from "./thread-cpu.js";
 import type {
   FromEchoServer,
   FromLoadGenerator,
@@ -100,6 +106,12 @@ export interface P2TargetResult extends LoadResult {
   /** Server CPU per answered call, µs. */
   readonly cpuMicrosPerCall: number;
   /**
+   * The part of it on the server's main thread, where the request path runs;
+   * the rest is V8's helper threads (garbage collection, compilation).
+   * Undefined where threads cannot be read (Linux only).
+   */
+  readonly mainThreadCpuMicrosPerCall: number | undefined;
+  /**
    * Server CPU time ÷ wall time of the window. Well below 1, the server was
    * waiting for the load generator, so requests/s measures the client.
    */
@@ -111,6 +123,8 @@ export interface P2RoundRatio {
   readonly throughput: number;
   /** runtime CPU per call ÷ echo CPU per call. */
   readonly cpuPerCall: number;
+  /** The same on the main threads only; undefined where threads cannot be read. */
+  readonly mainThreadCpuPerCall: number | undefined;
 }
 
 /** The median of the rounds' ratios, and each round's. */
@@ -154,6 +168,8 @@ const RUNTIME_MAIN = fileURLToPath(new URL("../../../runtime/dist/main.js", impo
 
 export interface ServerHandle {
   readonly address: string;
+  /** The server's process id, for reading its threads' CPU. */
+  readonly pid: number | undefined;
   /** User + system CPU of the server process so far, µs. */
   cpuMicros(): Promise<number>;
   /** Stops the server and resolves when its process has exited. */
@@ -203,6 +219,7 @@ export async function startEchoServer(
   );
   return {
     address: `127.0.0.1:${port}`,
+    pid: child.pid,
     async cpuMicros() {
       const reply = nextMessage<FromEchoServer, number>(child, (m) =>
         m.type === "cpu" ? m.userMicros + m.systemMicros : undefined,
@@ -261,6 +278,7 @@ export async function startRuntimeServer(
   const address = listening.url.replace(/^https?:\/\//, "");
   return {
     address,
+    pid: child.pid,
     // The runtime's Prometheus endpoint reports prom-client's process_cpu_*
     // counters, which read process.cpuUsage() inside the server.
     async cpuMicros() {
@@ -297,8 +315,30 @@ function startServer(target: P2Target, execArgv: string[]): Promise<ServerHandle
 export interface Measurement {
   readonly load: LoadResult;
   readonly serverCpuMicros: number;
+  /** The same split by thread; undefined where threads cannot be read. */
+  readonly serverThreadCpu: ThreadCpu | undefined;
   /** When the measured window closed, for lining a profile up with it. */
   readonly endedAt: number;
+}
+
+/** The server's CPU so far, whole and by thread, read at one moment. */
+async function usage(
+  server: ServerHandle,
+): Promise<{ readonly cpuMicros: number; readonly threads: ThreadCpuSnapshot | undefined }> {
+  const [cpuMicros, threads] = await Promise.all([
+    server.cpuMicros(),
+    server.pid === undefined ? undefined : readThreadCpu(server.pid),
+  ]);
+  return { cpuMicros, threads };
+}
+
+/** Adds `part` to `total`; undefined as soon as either is. */
+function addThreadCpu(total: ThreadCpu | undefined, part: ThreadCpu | undefined) {
+  if (total === undefined || part === undefined) return undefined;
+  return {
+    mainMicros: total.mainMicros + part.mainMicros,
+    otherMicros: total.otherMicros + part.otherMicros,
+  };
 }
 
 export async function measure(
@@ -321,19 +361,24 @@ export async function measure(
     if (setup.type === "error") throw new Error(`load generator: ${setup.message}`);
 
     await sleep(warmupMs);
-    const cpuBefore = await server.cpuMicros();
+    const before = await usage(server);
     send({ type: "begin" });
     await sleep(durationMs);
     const result = nextMessage<FromLoadGenerator, LoadResult>(generator, (m) =>
       m.type === "result" ? m.result : undefined,
     );
     send({ type: "end" });
-    const cpuAfter = await server.cpuMicros();
+    const after = await usage(server);
     const endedAt = Date.now();
     const load = await result;
     send({ type: "stop" });
     await exitOf(generator);
-    return { load, serverCpuMicros: cpuAfter - cpuBefore, endedAt };
+    return {
+      load,
+      serverCpuMicros: after.cpuMicros - before.cpuMicros,
+      serverThreadCpu: threadCpuBetween(before.threads, after.threads),
+      endedAt,
+    };
   } finally {
     if (generator.exitCode === null) generator.kill();
   }
@@ -344,6 +389,7 @@ interface Contender {
   readonly server: ServerHandle;
   readonly generator: ChildProcess;
   cpuMicros: number;
+  threadCpu: ThreadCpu | undefined;
 }
 
 async function startGenerator(config: LoadConfig): Promise<ChildProcess> {
@@ -366,10 +412,10 @@ async function startGenerator(config: LoadConfig): Promise<ChildProcess> {
   return generator;
 }
 
-/** Loads one server for `ms`, then waits until its calls in flight are back; returns its CPU, µs. */
-async function turn(contender: Contender, ms: number): Promise<number> {
+/** Loads one server for `ms`, then waits until its calls in flight are back; adds the CPU it used. */
+async function turn(contender: Contender, ms: number): Promise<void> {
   const { server, generator } = contender;
-  const before = await server.cpuMicros();
+  const before = await usage(server);
   generator.send({ type: "resume" } satisfies ToLoadGenerator);
   await sleep(ms);
   const paused = nextMessage<FromLoadGenerator, true>(generator, (m) =>
@@ -377,7 +423,12 @@ async function turn(contender: Contender, ms: number): Promise<number> {
   );
   generator.send({ type: "pause" } satisfies ToLoadGenerator);
   await paused;
-  return (await server.cpuMicros()) - before;
+  const after = await usage(server);
+  contender.cpuMicros += after.cpuMicros - before.cpuMicros;
+  contender.threadCpu = addThreadCpu(
+    contender.threadCpu,
+    threadCpuBetween(before.threads, after.threads),
+  );
 }
 
 /**
@@ -399,23 +450,38 @@ export async function measureInterleaved(
   const contenders: Contender[] = [];
   try {
     for (const server of servers) {
-      contenders.push({ server, generator: await startGenerator(config(server)), cpuMicros: 0 });
+      contenders.push({
+        server,
+        generator: await startGenerator(config(server)),
+        cpuMicros: 0,
+        threadCpu: { mainMicros: 0, otherMicros: 0 },
+      });
     }
     for (const contender of contenders) await turn(contender, warmupMs);
+    // The warm-up turns count for nothing.
+    for (const contender of contenders) {
+      contender.cpuMicros = 0;
+      contender.threadCpu = { mainMicros: 0, otherMicros: 0 };
+    }
     for (const { generator } of contenders)
       generator.send({ type: "begin" } satisfies ToLoadGenerator);
     for (let slice = 0; slice < slices; slice++) {
       for (const contender of roundOrder(contenders, slice)) {
-        contender.cpuMicros += await turn(contender, durationMs / slices);
+        await turn(contender, durationMs / slices);
       }
     }
     const measurements: Measurement[] = [];
-    for (const { generator, cpuMicros } of contenders) {
+    for (const { generator, cpuMicros, threadCpu } of contenders) {
       const result = nextMessage<FromLoadGenerator, LoadResult>(generator, (m) =>
         m.type === "result" ? m.result : undefined,
       );
       generator.send({ type: "end" } satisfies ToLoadGenerator);
-      measurements.push({ load: await result, serverCpuMicros: cpuMicros, endedAt: Date.now() });
+      measurements.push({
+        load: await result,
+        serverCpuMicros: cpuMicros,
+        serverThreadCpu: threadCpu,
+        endedAt: Date.now(),
+      });
     }
     return measurements;
   } finally {
@@ -432,15 +498,24 @@ export async function measureInterleaved(
 }
 
 export function toTargetResult(target: P2Target, measurement: Measurement): P2TargetResult {
-  const { load, serverCpuMicros } = measurement;
+  const { load, serverCpuMicros, serverThreadCpu } = measurement;
+  const perCall = (micros: number) => (load.calls === 0 ? Number.NaN : micros / load.calls);
   return {
     ...load,
     target,
     requestsPerSecond: load.calls / (load.elapsedMs / 1000),
     serverCpuMs: serverCpuMicros / 1000,
-    cpuMicrosPerCall: load.calls === 0 ? Number.NaN : serverCpuMicros / load.calls,
+    cpuMicrosPerCall: perCall(serverCpuMicros),
+    mainThreadCpuMicrosPerCall:
+      serverThreadCpu === undefined ? undefined : perCall(serverThreadCpu.mainMicros),
     serverBusy: serverCpuMicros / 1000 / load.elapsedMs,
   };
+}
+
+/** The median, or undefined if any value is. */
+function medianOfAll(values: readonly (number | undefined)[]): number | undefined {
+  const known = values.filter((value) => value !== undefined);
+  return known.length === values.length && known.length > 0 ? median(known) : undefined;
 }
 
 function median(values: readonly number[]): number {
@@ -463,6 +538,7 @@ export function summariseTarget(measurements: readonly P2TargetResult[]): P2Targ
     requestsPerSecond: of((r) => r.requestsPerSecond),
     serverCpuMs: of((r) => r.serverCpuMs),
     cpuMicrosPerCall: of((r) => r.cpuMicrosPerCall),
+    mainThreadCpuMicrosPerCall: medianOfAll(measurements.map((r) => r.mainThreadCpuMicrosPerCall)),
     cpuMicrosPerCallRange: [Math.min(...cpu), Math.max(...cpu)],
     serverBusy: of((r) => r.serverBusy),
     calls: sum((r) => r.calls),
@@ -490,12 +566,18 @@ export function ratioOverRounds(
     perRound.push({
       throughput: runtime.requestsPerSecond / echo.requestsPerSecond,
       cpuPerCall: runtime.cpuMicrosPerCall / echo.cpuMicrosPerCall,
+      mainThreadCpuPerCall:
+        runtime.mainThreadCpuMicrosPerCall === undefined ||
+        echo.mainThreadCpuMicrosPerCall === undefined
+          ? undefined
+          : runtime.mainThreadCpuMicrosPerCall / echo.mainThreadCpuMicrosPerCall,
     });
   }
   if (perRound.length === 0) return undefined;
   return {
     throughput: median(perRound.map((ratio) => ratio.throughput)),
     cpuPerCall: median(perRound.map((ratio) => ratio.cpuPerCall)),
+    mainThreadCpuPerCall: medianOfAll(perRound.map((ratio) => ratio.mainThreadCpuPerCall)),
     rounds: perRound,
   };
 }
@@ -622,7 +704,7 @@ export function formatP2Summary(result: P2Result): string {
   const lines = [
     `P2: Send throughput, ${settings.callers} concurrent callers over ${settings.connections} HTTP/2 connections (gRPC, @grpc/grpc-js client in its own process), ${settings.durationMs} ms per server after ${settings.warmupMs} ms warm-up, ${rounds} (each round starts every server afresh and loads them in turns, ${settings.slices} each)`,
     "",
-    "server           requests/s  server CPU/call  (rounds' range)  server busy  p50 ms  p99 ms  calls     accepted  refused  failed",
+    "server           requests/s  server CPU/call  (rounds' range)  main thread  server busy  p50 ms  p99 ms  calls     accepted  refused  failed",
   ];
   for (const r of result.results) {
     const [lowest, highest] = r.cpuMicrosPerCallRange;
@@ -632,6 +714,10 @@ export function formatP2Summary(result: P2Result): string {
         r.requestsPerSecond.toFixed(0).padStart(10),
         `${r.cpuMicrosPerCall.toFixed(1)} µs`.padStart(15),
         `${lowest.toFixed(0)}–${highest.toFixed(0)} µs`.padStart(16),
+        (r.mainThreadCpuMicrosPerCall === undefined
+          ? "–"
+          : `${r.mainThreadCpuMicrosPerCall.toFixed(1)} µs`
+        ).padStart(12),
         percent(r.serverBusy).padStart(12),
         r.p50Ms.toFixed(2).padStart(7),
         r.p99Ms.toFixed(2).padStart(7),
@@ -642,6 +728,11 @@ export function formatP2Summary(result: P2Result): string {
       ].join(" ") + (r.firstProblem === undefined ? "" : `  first problem: ${r.firstProblem}`),
     );
   }
+  if (result.results.some((r) => r.mainThreadCpuMicrosPerCall !== undefined)) {
+    lines.push(
+      "(main thread: the part of the CPU per call on the thread that runs JavaScript; the rest is V8's helper threads, mostly garbage collection)",
+    );
+  }
   if (result.results.some((r) => r.serverBusy < 0.8)) {
     lines.push(
       "(a server busy well below 100% was waiting for the load generator: its requests/s is a floor, compare CPU per call)",
@@ -650,12 +741,16 @@ export function formatP2Summary(result: P2Result): string {
   lines.push("");
   const describe = (name: string, value: P2Ratio | undefined) => {
     if (value === undefined) return;
-    const each = (pick: (ratio: P2RoundRatio) => number) =>
+    const each = (pick: (ratio: P2RoundRatio) => number | undefined) =>
       value.rounds.length === 1
         ? ""
-        : ` (rounds: ${value.rounds.map((ratio) => pick(ratio).toFixed(2)).join(", ")})`;
+        : ` (rounds: ${value.rounds.map((ratio) => pick(ratio)?.toFixed(2)).join(", ")})`;
+    const mainThread =
+      value.mainThreadCpuPerCall === undefined
+        ? ""
+        : `, on the main thread ${value.mainThreadCpuPerCall.toFixed(2)}×${each((ratio) => ratio.mainThreadCpuPerCall)}`;
     lines.push(
-      `${name}: throughput ${value.throughput.toFixed(2)}×${each((ratio) => ratio.throughput)}, CPU per call ${value.cpuPerCall.toFixed(2)}×${each((ratio) => ratio.cpuPerCall)}`,
+      `${name}: throughput ${value.throughput.toFixed(2)}×${each((ratio) => ratio.throughput)}, CPU per call ${value.cpuPerCall.toFixed(2)}×${each((ratio) => ratio.cpuPerCall)}${mainThread}`,
     );
   };
   describe("runtime-grpc-js / grpc-js-echo", result.runtimeVsGrpcJsEcho);
