@@ -33,6 +33,35 @@ function measured(
   };
 }
 
+/** A P2 result of two rounds of the runtime on grpc-js and its echo. */
+function twoRoundResult(rounds: P2TargetResult[][]): P2Result {
+  const targets: P2Target[] = ["runtime-grpc-js", "grpc-js-echo"];
+  return {
+    settings: {
+      callers: 64,
+      connections: 8,
+      sessions: 64,
+      warmupMs: 1500,
+      durationMs: 6000,
+      rounds: 2,
+      slices: 6,
+      targets,
+      profile: false,
+      profileTargets: [],
+      profileDurationMs: 4000,
+      profileTop: 15,
+    },
+    results: targets.map((target) =>
+      summariseTarget(rounds.flat().filter((r) => r.target === target)),
+    ),
+    roundResults: rounds,
+    runtimeVsConnectEcho: undefined,
+    runtimeVsGrpcJsEcho: ratioOverRounds(rounds, "runtime-grpc-js", "grpc-js-echo"),
+    profiles: [],
+    totalMs: 30_000,
+  };
+}
+
 describe("P2 rounds", () => {
   it("rotates the order of the targets from round to round", () => {
     const targets = ["a", "b", "c"];
@@ -120,36 +149,12 @@ describe("P2 rounds", () => {
   });
 
   it("prints the medians, the range of each server and each round's ratio", () => {
-    const rounds = [
-      [measured("runtime-grpc-js", 4000, 140), measured("grpc-js-echo", 5000, 100)],
-      [measured("grpc-js-echo", 5000, 100), measured("runtime-grpc-js", 4400, 130)],
-    ];
-    const targets: P2Target[] = ["runtime-grpc-js", "grpc-js-echo"];
-    const result: P2Result = {
-      settings: {
-        callers: 64,
-        connections: 8,
-        sessions: 64,
-        warmupMs: 1500,
-        durationMs: 6000,
-        rounds: 2,
-        slices: 6,
-        targets,
-        profile: false,
-        profileTargets: [],
-        profileDurationMs: 4000,
-        profileTop: 15,
-      },
-      results: targets.map((target) =>
-        summariseTarget(rounds.flat().filter((r) => r.target === target)),
-      ),
-      roundResults: rounds,
-      runtimeVsConnectEcho: undefined,
-      runtimeVsGrpcJsEcho: ratioOverRounds(rounds, "runtime-grpc-js", "grpc-js-echo"),
-      profiles: [],
-      totalMs: 30_000,
-    };
-    const text = formatP2Summary(result);
+    const text = formatP2Summary(
+      twoRoundResult([
+        [measured("runtime-grpc-js", 4000, 140), measured("grpc-js-echo", 5000, 100)],
+        [measured("grpc-js-echo", 5000, 100), measured("runtime-grpc-js", 4400, 130)],
+      ]),
+    );
     expect(text).toContain("median of 2 rounds");
     expect(text).toMatch(/runtime-grpc-js\s+4200\s+135\.0 µs\s+130–140 µs/);
     expect(text).toContain(
@@ -162,35 +167,12 @@ describe("P2 rounds", () => {
   });
 
   it("prints the main thread's CPU per call and ratio when the threads could be read", () => {
-    const rounds = [
-      [measured("runtime-grpc-js", 4000, 140, 105), measured("grpc-js-echo", 5000, 100, 75)],
-      [measured("grpc-js-echo", 5000, 100, 80), measured("runtime-grpc-js", 4400, 130, 104)],
-    ];
-    const targets: P2Target[] = ["runtime-grpc-js", "grpc-js-echo"];
-    const text = formatP2Summary({
-      settings: {
-        callers: 64,
-        connections: 8,
-        sessions: 64,
-        warmupMs: 1500,
-        durationMs: 6000,
-        rounds: 2,
-        slices: 6,
-        targets,
-        profile: false,
-        profileTargets: [],
-        profileDurationMs: 4000,
-        profileTop: 15,
-      },
-      results: targets.map((target) =>
-        summariseTarget(rounds.flat().filter((r) => r.target === target)),
-      ),
-      roundResults: rounds,
-      runtimeVsConnectEcho: undefined,
-      runtimeVsGrpcJsEcho: ratioOverRounds(rounds, "runtime-grpc-js", "grpc-js-echo"),
-      profiles: [],
-      totalMs: 30_000,
-    });
+    const text = formatP2Summary(
+      twoRoundResult([
+        [measured("runtime-grpc-js", 4000, 140, 105), measured("grpc-js-echo", 5000, 100, 75)],
+        [measured("grpc-js-echo", 5000, 100, 80), measured("runtime-grpc-js", 4400, 130, 104)],
+      ]),
+    );
     expect(text).toMatch(/runtime-grpc-js\s+4200\s+135\.0 µs\s+130–140 µs\s+104\.5 µs/);
     expect(text).toMatch(/grpc-js-echo\s+5000\s+100\.0 µs\s+100–100 µs\s+77\.5 µs/);
     expect(text).toContain("(main thread: ");
