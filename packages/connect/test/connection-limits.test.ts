@@ -25,6 +25,7 @@ import {
   devAuthenticate,
   GRPC_SERVERS,
   type GrpcServer,
+  grpcRequestHeaders,
   http1Request,
   newRuntime,
   newSessionId,
@@ -47,14 +48,23 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function start(options: Partial<MacpServerOptions> = {}): Promise<MacpServer> {
-  server = await startMacpServer({
+/** Starts a server on a free port over a fresh runtime, closed after the test. */
+async function startWith<S extends GrpcServer>(
+  startServer: (options: MacpServerOptions) => Promise<S>,
+  options: Partial<MacpServerOptions>,
+): Promise<S> {
+  const started = await startServer({
     runtime: newRuntime(),
     authenticate: devAuthenticate,
     port: 0,
     ...options,
   });
-  return server;
+  server = started;
+  return started;
+}
+
+function start(options: Partial<MacpServerOptions> = {}): Promise<MacpServer> {
+  return startWith(startMacpServer, options);
 }
 
 /** Connects a raw TCP socket, writes `bytes`, and resolves when the server closes it. */
@@ -94,12 +104,7 @@ function heldGrpcCall(session: http2.ClientHttp2Session): {
   answer: Promise<H2Answer>;
   finish(): void;
 } {
-  const stream = session.request({
-    ":method": "POST",
-    ":path": INITIALIZE,
-    "content-type": "application/grpc",
-    te: "trailers",
-  });
+  const stream = session.request(grpcRequestHeaders(INITIALIZE));
   stream.write(grpcFrame(initializeMessage));
   const answer = new Promise<H2Answer>((resolve, reject) => {
     let status = 0;
@@ -131,14 +136,8 @@ async function closedOnceIdle(session: http2.ClientHttp2Session): Promise<void> 
 
 // What a gRPC client sees of connection timeouts is the same on both listeners.
 describe.each(GRPC_SERVERS)("%s", (_name, startServer) => {
-  async function startOn(options: Partial<MacpServerOptions> = {}): Promise<GrpcServer> {
-    server = await startServer({
-      runtime: newRuntime(),
-      authenticate: devAuthenticate,
-      port: 0,
-      ...options,
-    });
-    return server;
+  function startOn(options: Partial<MacpServerOptions> = {}): Promise<GrpcServer> {
+    return startWith(startServer, options);
   }
 
   describe("idle connections", () => {
@@ -174,13 +173,9 @@ describe.each(GRPC_SERVERS)("%s", (_name, startServer) => {
         }),
       );
       try {
-        const watch = session.request({
-          ":method": "POST",
-          ":path": "/macp.v1.MACPRuntimeService/WatchSessions",
-          "content-type": "application/grpc",
-          te: "trailers",
-          ...bearer("coordinator"),
-        });
+        const watch = session.request(
+          grpcRequestHeaders("/macp.v1.MACPRuntimeService/WatchSessions", bearer("coordinator")),
+        );
         watch.on("error", () => {});
         // An empty WatchSessionsRequest; the watch then stays open without a word.
         watch.end(Buffer.alloc(5));

@@ -25,6 +25,7 @@ import {
   devAuthenticate,
   GRPC_SERVERS,
   type GrpcServer,
+  grpcRequestHeaders,
   newRuntime,
   newSessionId,
   pushable,
@@ -116,13 +117,9 @@ function rawListSessions(
   session: http2.ClientHttp2Session,
   name: string,
 ): { status: Promise<number>; cancel(): void } {
-  const stream = session.request({
-    ":method": "POST",
-    ":path": "/macp.v1.MACPRuntimeService/ListSessions",
-    "content-type": "application/grpc",
-    te: "trailers",
-    ...headersFor("alice", name),
-  });
+  const stream = session.request(
+    grpcRequestHeaders("/macp.v1.MACPRuntimeService/ListSessions", headersFor("alice", name)),
+  );
   // An empty request message.
   stream.end(Buffer.alloc(5));
   stream.on("data", () => {});

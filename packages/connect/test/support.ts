@@ -259,6 +259,20 @@ export interface RawGrpcCall {
   close(): void;
 }
 
+/** The request headers of a raw gRPC call to `path` over HTTP/2, plus `extra`. */
+export function grpcRequestHeaders(
+  path: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    ":method": "POST",
+    ":path": path,
+    "content-type": "application/grpc",
+    te: "trailers",
+    ...extra,
+  };
+}
+
 export async function rawGrpcCall(
   baseUrl: string,
   path: string,
@@ -266,13 +280,7 @@ export async function rawGrpcCall(
 ): Promise<RawGrpcCall> {
   const http2 = await import("node:http2");
   const session = http2.connect(baseUrl);
-  const stream = session.request({
-    ":method": "POST",
-    ":path": path,
-    "content-type": "application/grpc",
-    te: "trailers",
-    ...headers,
-  });
+  const stream = session.request(grpcRequestHeaders(path, headers));
   let trailers: Record<string, string | string[] | undefined> = {};
   stream.on("trailers", (received) => {
     trailers = received;

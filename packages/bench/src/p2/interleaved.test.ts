@@ -67,6 +67,25 @@ function result(generator: ChildProcess): Promise<LoadResult> {
   return answer;
 }
 
+/** Sends `pause` and resolves once the generator answers "paused". */
+function pause(generator: ChildProcess): Promise<true> {
+  const paused = next(generator, (m) => (m.type === "paused" ? true : undefined));
+  generator.send({ type: "pause" } satisfies ToLoadGenerator);
+  return paused;
+}
+
+/**
+ * One measured window: `begin`, then `resume` sent `resumes` times, load for
+ * `ms`, pause, and the window's result.
+ */
+async function loadedWindow(generator: ChildProcess, ms: number, resumes = 1) {
+  generator.send({ type: "begin" } satisfies ToLoadGenerator);
+  for (let i = 0; i < resumes; i++) generator.send({ type: "resume" } satisfies ToLoadGenerator);
+  await sleep(ms);
+  await pause(generator);
+  return result(generator);
+}
+
 describe("P2's load generator, paused and resumed", () => {
   it("sends nothing until resumed, and counts only what it sent inside the window", async () => {
     const server = await echoServer();
@@ -77,13 +96,7 @@ describe("P2's load generator, paused and resumed", () => {
     expect(idle.calls).toBe(0);
     expect(idle.elapsedMs).toBe(0);
 
-    generator.send({ type: "begin" } satisfies ToLoadGenerator);
-    generator.send({ type: "resume" } satisfies ToLoadGenerator);
-    await sleep(300);
-    const paused = next(generator, (m) => (m.type === "paused" ? true : undefined));
-    generator.send({ type: "pause" } satisfies ToLoadGenerator);
-    await paused;
-    const busy = await result(generator);
+    const busy = await loadedWindow(generator, 300);
     expect(busy.calls).toBeGreaterThan(0);
     expect(busy.accepted).toBe(busy.calls);
     expect(busy.failed).toBe(0);
@@ -98,17 +111,8 @@ describe("P2's load generator, paused and resumed", () => {
   it("answers a second pause at once, and a resume without a pause changes nothing", async () => {
     const server = await echoServer();
     const generator = await pausedGenerator(server.address);
-    const first = next(generator, (m) => (m.type === "paused" ? true : undefined));
-    generator.send({ type: "pause" } satisfies ToLoadGenerator);
-    expect(await first).toBe(true);
-    generator.send({ type: "begin" } satisfies ToLoadGenerator);
-    generator.send({ type: "resume" } satisfies ToLoadGenerator);
-    generator.send({ type: "resume" } satisfies ToLoadGenerator);
-    await sleep(200);
-    const paused = next(generator, (m) => (m.type === "paused" ? true : undefined));
-    generator.send({ type: "pause" } satisfies ToLoadGenerator);
-    await paused;
-    const measured = await result(generator);
+    expect(await pause(generator)).toBe(true);
+    const measured = await loadedWindow(generator, 200, 2);
     expect(measured.calls).toBeGreaterThan(0);
     expect(measured.accepted).toBe(measured.calls);
   });

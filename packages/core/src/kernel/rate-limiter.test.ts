@@ -1,6 +1,25 @@
 import { describe, expect, it } from "vitest";
 import { RateLimiter } from "./rate-limiter.js";
 
+/** A limiter on a clock the test sets. */
+function limiterAt(limit: number): { limiter: RateLimiter; clock: { now: number } } {
+  const clock = { now: 0 };
+  return { limiter: new RateLimiter({ now: () => clock.now }, limit), clock };
+}
+
+/** `count` requests of `sender`, one every `stepMs` from 0; each must be admitted. */
+function admitEvery(
+  { limiter, clock }: ReturnType<typeof limiterAt>,
+  sender: string,
+  count: number,
+  stepMs: number,
+): void {
+  for (let i = 0; i < count; i++) {
+    clock.now = i * stepMs;
+    expect(limiter.tryAcquire(sender)).toBe(true);
+  }
+}
+
 describe("RateLimiter", () => {
   it("allows `limit` requests in any 60 s window per sender", () => {
     let now = 0;
@@ -45,39 +64,32 @@ describe("RateLimiter", () => {
   it("holds only the last minute's times of a sender that never pauses, however high the limit", () => {
     // Regression: a sender under a limit it never reached kept every time it
     // was ever admitted, for as long as it kept sending (8 bytes a message).
-    let now = 0;
-    const limiter = new RateLimiter({ now: () => now }, 1_000_000_000);
+    const timed = limiterAt(1_000_000_000);
     // 100 requests a second for 30 minutes: 6,000 inside any 60 s window.
-    for (let i = 0; i < 180_000; i++) {
-      now = i * 10;
-      expect(limiter.tryAcquire("chatty")).toBe(true);
-    }
-    expect(limiter.heldTimes("chatty")).toBeLessThanOrEqual(2 * 6_000 + 1024);
+    admitEvery(timed, "chatty", 180_000, 10);
+    expect(timed.limiter.heldTimes("chatty")).toBeLessThanOrEqual(2 * 6_000 + 1024);
   });
 
   it("still counts exactly at the boundary after cutting off old times", () => {
-    let now = 0;
-    const limiter = new RateLimiter({ now: () => now }, 3000);
+    const timed = limiterAt(3000);
+    const { limiter, clock } = timed;
     // 50 per second: the window fills at 60 s (3,000 in it), then each new second frees 50.
-    for (let i = 0; i < 3000; i++) {
-      now = i * 20;
-      expect(limiter.tryAcquire("a")).toBe(true);
-    }
-    now = 59_999;
+    admitEvery(timed, "a", 3000, 20);
+    clock.now = 59_999;
     expect(limiter.tryAcquire("a")).toBe(false);
     // The first time (0) leaves the window at 60 000; one slot frees.
-    now = 60_000;
+    clock.now = 60_000;
     expect(limiter.tryAcquire("a")).toBe(true);
     expect(limiter.tryAcquire("a")).toBe(false);
     for (let second = 61; second < 400; second++) {
-      now = second * 1000;
+      clock.now = second * 1000;
       let admitted = 0;
       while (limiter.tryAcquire("a")) admitted++;
       // Each second, whatever left the window in that second comes back.
       expect(admitted).toBeGreaterThan(0);
     }
     // After many cut-offs the window still holds exactly the limit.
-    now += 1;
+    clock.now += 1;
     expect(limiter.tryAcquire("a")).toBe(false);
     expect(limiter.heldTimes("a")).toBeLessThanOrEqual(2 * 3000 + 1024);
   });
