@@ -17,7 +17,7 @@ export default defineConfig({
         replacement: `${root}packages/store-postgres/src/testing/index.ts`,
       },
       { find: /^@macp\/core\/wire$/, replacement: `${root}packages/core/src/wire/index.ts` },
-      { find: /^@macp\/([a-z-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
+      { find: /^@macp\/([a-z0-9-]+)$/, replacement: `${root}packages/$1/src/index.ts` },
     ],
   },
   test: {

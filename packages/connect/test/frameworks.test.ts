@@ -16,6 +16,7 @@ import {
 import { createMacpRoutes } from "@macp/connect";
 import { startTimerDriver, useSpecGrpcMessageEncoding } from "@macp/connect/node";
 import type { MacpRuntime } from "@macp/core";
+import { installStreamTables } from "@macp/node-http2";
 import {
   MACPRuntimeService,
   SessionState,
@@ -100,6 +101,7 @@ describe("mounting the routes", () => {
       useSpecGrpcMessageEncoding(response); // grpc-js reads `FORBIDDEN: …`, not `FORBIDDEN%3A …`
       handler(request, response);
     });
+    installStreamTables(server); // each connection's per-call garbage dies young (see below)
     const endSessions = trackSessions(server);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     cleanups.push(async () => {

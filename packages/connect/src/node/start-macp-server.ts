@@ -5,6 +5,7 @@ import type { TLSSocket } from "node:tls";
 import type { ConnectRouter } from "@connectrpc/connect";
 import type { MacpRuntime, RuntimeLogger } from "@macp/core";
 import { createHealthState } from "@macp/core/wire";
+import { installStreamTable } from "@macp/node-http2";
 import { createMacpRoutes, type MacpRoutesOptions } from "../create-macp-routes.js";
 import { connectionOf, createConnectionTracker } from "./connection-tracker.js";
 import { createCorsHandler, type MacpCorsOptions } from "./cors-handler.js";
@@ -263,6 +264,8 @@ export async function startMacpServer(options: MacpServerOptions): Promise<MacpS
     socket.once("close", () => sockets.delete(socket));
   });
   http2Server.on("session", (session: http2.ServerHttp2Session) => {
+    // Open streams in a table whose garbage dies young (see @macp/node-http2).
+    installStreamTable(session);
     connections.track(session);
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
