@@ -1,47 +1,85 @@
-// `node packages/bench/dist/p2/cli.js [--profile] [--duration <ms>] [--warmup <ms>] [--rounds <n>] [--slices <n>]
-//   [--targets runtime-grpc-js,grpc-js-echo,...] [--profile-targets ...]`
-// (targets: runtime-grpc-js, runtime-connect, grpc-js-echo, connect-echo, macp-grpc-stub)
-// runs P2 alone and prints its summary (build first: `npm run build`).
+// `node packages/bench/dist/p2/cli.js [options]` runs P2 alone and prints its
+// summary (build first: `npm run build`); `--help` lists the options.
 
 import { parseArgs } from "node:util";
 import { formatP2Summary, P2_ALL_TARGETS, type P2Target, runP2 } from "./run-p2.js";
 
-const { values } = parseArgs({
-  options: {
-    profile: { type: "boolean", default: false },
-    duration: { type: "string" },
-    warmup: { type: "string" },
-    rounds: { type: "string" },
-    slices: { type: "string" },
-    callers: { type: "string" },
-    connections: { type: "string" },
-    targets: { type: "string" },
-    "profile-targets": { type: "string" },
-  },
-});
-const number = (text: string | undefined) => (text === undefined ? undefined : Number(text));
+const USAGE = `usage: node packages/bench/dist/p2/cli.js [options]
 
-function targets(text: string | undefined): readonly P2Target[] | undefined {
+  --targets <list>          servers to measure, comma-separated (default: all but macp-grpc-stub)
+  --rounds <n>              rounds; each starts every server afresh (default 3)
+  --slices <n>              turns each server's window is loaded in (default 6)
+  --duration <ms>           measured window per server (default 6000)
+  --warmup <ms>             unmeasured load before it (default 1500)
+  --callers <n>             concurrent callers (default 64)
+  --connections <n>         HTTP/2 connections they share (default 8)
+  --profile                 also profile the servers (--cpu-prof) and print where time goes
+  --profile-targets <list>  the servers to profile (default: runtime-grpc-js, grpc-js-echo)
+  --help                    this text
+
+targets: ${P2_ALL_TARGETS.join(", ")}
+`;
+
+/** A refused command line: the message, then the usage, on stderr; exit status 2. */
+function refuse(message: string): never {
+  process.stderr.write(`p2: ${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+let values: ReturnType<typeof parse>["values"];
+function parse() {
+  return parseArgs({
+    options: {
+      help: { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
+      duration: { type: "string" },
+      warmup: { type: "string" },
+      rounds: { type: "string" },
+      slices: { type: "string" },
+      callers: { type: "string" },
+      connections: { type: "string" },
+      targets: { type: "string" },
+      "profile-targets": { type: "string" },
+    },
+  });
+}
+try {
+  ({ values } = parse());
+} catch (error) {
+  refuse(error instanceof Error ? error.message : String(error));
+}
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+
+function count(option: string, text: string | undefined, least = 1): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isInteger(value) || value < least) {
+    refuse(`--${option} must be a whole number of at least ${least}, not ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function targets(option: string, text: string | undefined): readonly P2Target[] | undefined {
   if (text === undefined) return undefined;
   const names = text.split(",");
   const unknown = names.filter((name) => !(P2_ALL_TARGETS as readonly string[]).includes(name));
-  if (unknown.length > 0)
-    throw new Error(
-      `unknown P2 targets ${unknown.join(", ")}; known: ${P2_ALL_TARGETS.join(", ")}`,
-    );
+  if (unknown.length > 0) refuse(`--${option}: unknown target ${unknown.join(", ")}`);
   return names as P2Target[];
 }
 
 const result = await runP2({
-  targets: targets(values.targets),
-  profileTargets: targets(values["profile-targets"]),
+  targets: targets("targets", values.targets),
+  profileTargets: targets("profile-targets", values["profile-targets"]),
   profile: values.profile,
-  durationMs: number(values.duration),
-  warmupMs: number(values.warmup),
-  rounds: number(values.rounds),
-  slices: number(values.slices),
-  callers: number(values.callers),
-  connections: number(values.connections),
+  durationMs: count("duration", values.duration),
+  warmupMs: count("warmup", values.warmup, 0),
+  rounds: count("rounds", values.rounds),
+  slices: count("slices", values.slices),
+  callers: count("callers", values.callers),
+  connections: count("connections", values.connections),
   log: (line) => console.error(line),
 });
 console.log(formatP2Summary(result));
