@@ -92,6 +92,24 @@ describe("installStreamTables", () => {
     await closeGracefully(sessions[0] as http2.ServerHttp2Session);
   });
 
+  it("serves streams that end in any order, and empties the table", async () => {
+    // Answered in an order unrelated to arrival: deletions from the middle of the table.
+    const waiting: http2.ServerHttp2Stream[] = [];
+    const { sessions, client } = await startServer((stream) => {
+      waiting.push(stream);
+      if (waiting.length < 100) return;
+      for (let index = waiting.length - 1; index > 0; index--) {
+        const other = (index * 7919) % (index + 1); // a fixed shuffle
+        [waiting[index], waiting[other]] = [waiting[other] as never, waiting[index] as never];
+      }
+      for (const held of waiting.splice(0)) answer(held);
+    });
+    const bodies = await Promise.all(Array.from({ length: 100 }, () => get(client)));
+    expect(new Set(bodies).size).toBe(100);
+    expect(sessions.every(usesStreamTable)).toBe(true);
+    await closeGracefully(sessions[0] as http2.ServerHttp2Session);
+  });
+
   it("keeps node:http2's session destroy: open streams are destroyed with it", async () => {
     const withTable = await destroyWithOpenStreams(true);
     expect(withTable.serverStreamsDestroyed).toEqual([true, true, true]);
