@@ -3,6 +3,7 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { installStreamTable, installStreamTables, usesStreamTable } from "../src/index.js";
+import { getText } from "./support.js";
 
 const servers: http2.Http2Server[] = [];
 const clients: http2.ClientHttp2Session[] = [];
@@ -39,21 +40,6 @@ function answer(stream: http2.ServerHttp2Stream): void {
   stream.end(String(stream.id));
 }
 
-/** One GET; resolves with the body, rejects on a stream error. */
-function get(client: http2.ClientHttp2Session): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const request = client.request({ ":path": "/" });
-    let body = "";
-    request.setEncoding("utf8");
-    request.on("data", (chunk: string) => {
-      body += chunk;
-    });
-    request.on("end", () => resolve(body));
-    request.on("error", reject);
-    request.end();
-  });
-}
-
 /** Closes the server side of the session; node:http2 finishes once its stream table is empty. */
 const closeGracefully = (session: http2.ServerHttp2Session) =>
   new Promise<void>((resolve) => session.close(() => resolve()));
@@ -63,7 +49,7 @@ async function destroyWithOpenStreams(install: boolean) {
   const held: http2.ServerHttp2Stream[] = [];
   const { sessions, client } = await startServer((stream) => held.push(stream), { install });
   const calls = Array.from({ length: 3 }, () =>
-    get(client).then(
+    getText(client).then(
       (body) => `answered ${JSON.stringify(body)}`,
       (error: Error) => `failed: ${error.message}`,
     ),
@@ -83,9 +69,9 @@ async function destroyWithOpenStreams(install: boolean) {
 describe("installStreamTables", () => {
   it("gives every session a StreamTable, which carries concurrent and sequential calls", async () => {
     const { sessions, client } = await startServer(answer);
-    const bodies = await Promise.all(Array.from({ length: 50 }, () => get(client)));
+    const bodies = await Promise.all(Array.from({ length: 50 }, () => getText(client)));
     expect(new Set(bodies).size).toBe(50);
-    for (let call = 0; call < 200; call++) await get(client);
+    for (let call = 0; call < 200; call++) await getText(client);
     expect(sessions).toHaveLength(1);
     expect(sessions.every(usesStreamTable)).toBe(true);
     // Resolves only once every ended stream has left the table.
@@ -104,7 +90,7 @@ describe("installStreamTables", () => {
       }
       for (const held of waiting.splice(0)) answer(held);
     });
-    const bodies = await Promise.all(Array.from({ length: 100 }, () => get(client)));
+    const bodies = await Promise.all(Array.from({ length: 100 }, () => getText(client)));
     expect(new Set(bodies).size).toBe(100);
     expect(sessions.every(usesStreamTable)).toBe(true);
     await closeGracefully(sessions[0] as http2.ServerHttp2Session);
@@ -129,7 +115,7 @@ describe("installStreamTables", () => {
       },
       { install: false },
     );
-    expect(await get(client)).toBe("1");
+    expect(await getText(client)).toBe("1");
     expect(installed).toEqual([false, true, true, true]);
     // The carried-over stream left the new table when it ended.
     await closeGracefully(sessions[0] as http2.ServerHttp2Session);

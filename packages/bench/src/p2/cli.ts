@@ -1,7 +1,7 @@
 // `node packages/bench/dist/p2/cli.js [options]` runs P2 alone and prints its
 // summary (build first: `npm run build`); `--help` lists the options.
 
-import { parseArgs } from "node:util";
+import { readCommandLine, stringOptions } from "../command-line.js";
 import { formatP2Summary, P2_ALL_TARGETS, type P2Target, runP2 } from "./run-p2.js";
 
 const USAGE = `usage: node packages/bench/dist/p2/cli.js [options]
@@ -20,53 +20,28 @@ const USAGE = `usage: node packages/bench/dist/p2/cli.js [options]
 targets: ${P2_ALL_TARGETS.join(", ")}
 `;
 
-/** A refused command line: the message, then the usage, on stderr; exit status 2. */
-function refuse(message: string): never {
-  process.stderr.write(`p2: ${message}\n\n${USAGE}`);
-  process.exit(2);
-}
+const { values, commandLine } = readCommandLine("p2", USAGE, {
+  profile: { type: "boolean", default: false },
+  ...stringOptions(
+    "duration",
+    "warmup",
+    "rounds",
+    "slices",
+    "callers",
+    "connections",
+    "targets",
+    "profile-targets",
+  ),
+});
 
-let values: ReturnType<typeof parse>["values"];
-function parse() {
-  return parseArgs({
-    options: {
-      help: { type: "boolean", default: false },
-      profile: { type: "boolean", default: false },
-      duration: { type: "string" },
-      warmup: { type: "string" },
-      rounds: { type: "string" },
-      slices: { type: "string" },
-      callers: { type: "string" },
-      connections: { type: "string" },
-      targets: { type: "string" },
-      "profile-targets": { type: "string" },
-    },
-  });
-}
-try {
-  ({ values } = parse());
-} catch (error) {
-  refuse(error instanceof Error ? error.message : String(error));
-}
-if (values.help) {
-  process.stdout.write(USAGE);
-  process.exit(0);
-}
-
-function count(option: string, text: string | undefined, least = 1): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isInteger(value) || value < least) {
-    refuse(`--${option} must be a whole number of at least ${least}, not ${JSON.stringify(text)}`);
-  }
-  return value;
-}
+const count = (option: string, text: string | undefined, least = 1) =>
+  commandLine.number(option, text, { least, whole: true });
 
 function targets(option: string, text: string | undefined): readonly P2Target[] | undefined {
   if (text === undefined) return undefined;
   const names = text.split(",");
   const unknown = names.filter((name) => !(P2_ALL_TARGETS as readonly string[]).includes(name));
-  if (unknown.length > 0) refuse(`--${option}: unknown target ${unknown.join(", ")}`);
+  if (unknown.length > 0) commandLine.refuse(`--${option}: unknown target ${unknown.join(", ")}`);
   return names as P2Target[];
 }
 

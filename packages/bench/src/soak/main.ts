@@ -1,45 +1,55 @@
-// `npm run soak -- [--minutes 4] [--warmup 2] [--store file|memory] [--rate 200]
-//                  [--retention 60] [--disk-retention SECS] [--cleanup 10] [--sample 15]
-//                  [--concurrency 64] [--snapshots DIR]`
+// `npm run soak -- [options]` (`--help` lists them).
 // Prints the server's memory curve and its growth rate after warm-up. With
 // --snapshots, also the kinds of objects that grew between the heap snapshot
 // at the end of warm-up and the one at the end.
 
-import { parseArgs } from "node:util";
+import { readCommandLine, stringOptions } from "../command-line.js";
 import { compareHeapSnapshots } from "./compare-heap-snapshots.js";
 import { formatSoak, runSoak, type SoakStore } from "./run-soak.js";
 
-const { values } = parseArgs({
-  options: {
-    minutes: { type: "string" },
-    warmup: { type: "string" },
-    store: { type: "string" },
-    rate: { type: "string" },
-    retention: { type: "string" },
-    "disk-retention": { type: "string" },
-    cleanup: { type: "string" },
-    sample: { type: "string" },
-    concurrency: { type: "string" },
-    snapshots: { type: "string" },
-  },
-});
+const USAGE = `usage: npm run soak -- [options]
 
-function positive(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-  return n;
-}
+  --minutes <n>          measured run after warm-up (default 4)
+  --warmup <n>           warm-up minutes (default 2)
+  --store file|memory    the runtime's store (default file)
+  --rate <n>             messages per second (default 200)
+  --retention <secs>     MACP_SESSION_RETENTION_SECS (default 60)
+  --disk-retention <secs>  MACP_SESSION_DISK_RETENTION_SECS, 0 keeps logs (default: --retention)
+  --cleanup <secs>       MACP_CLEANUP_INTERVAL_SECS (default 10)
+  --sample <secs>        between memory samples (default 15)
+  --concurrency <n>      sends in flight (default 64)
+  --snapshots <dir>      write heap snapshots there and compare them
+  --help                 this text
+`;
 
-function nonNegative(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number of seconds`);
-  return n;
+const { values, commandLine } = readCommandLine(
+  "soak",
+  USAGE,
+  stringOptions(
+    "minutes",
+    "warmup",
+    "store",
+    "rate",
+    "retention",
+    "disk-retention",
+    "cleanup",
+    "sample",
+    "concurrency",
+    "snapshots",
+  ),
+);
+
+/** A positive amount (fractions allowed, e.g. --minutes 0.5). */
+function positive(name: string, text: string | undefined): number | undefined {
+  const value = commandLine.number(name, text, { least: 0, whole: false });
+  if (value === 0) commandLine.refuse(`--${name} must be more than 0`);
+  return value;
 }
 
 const store = values.store ?? "file";
-if (store !== "file" && store !== "memory") throw new Error("--store must be file or memory");
+if (store !== "file" && store !== "memory") {
+  commandLine.refuse(`--store must be file or memory, not ${JSON.stringify(store)}`);
+}
 
 const result = await runSoak({
   minutes: positive("minutes", values.minutes),
@@ -47,7 +57,10 @@ const result = await runSoak({
   store: store as SoakStore,
   rate: positive("rate", values.rate),
   retentionSecs: positive("retention", values.retention),
-  diskRetentionSecs: nonNegative("disk-retention", values["disk-retention"]),
+  diskRetentionSecs: commandLine.number("disk-retention", values["disk-retention"], {
+    least: 0,
+    whole: true,
+  }),
   cleanupSecs: positive("cleanup", values.cleanup),
   sampleSecs: positive("sample", values.sample),
   concurrency: positive("concurrency", values.concurrency),
