@@ -7,6 +7,7 @@ import { createAuthenticator } from "@macp/auth";
 import { createHealthState, createMacpRoutes } from "@macp/connect";
 import { startTimerDriver, useSpecGrpcMessageEncoding } from "@macp/connect/node";
 import { type Clock, createRuntime } from "@macp/core";
+import { installStreamTables } from "@macp/node-http2";
 import { openFileStore } from "@macp/store-file";
 
 // Your existing request handler; MACP takes only its own paths.
@@ -52,6 +53,8 @@ export async function startService(options: { port: number; dataDir: string }) {
     useSpecGrpcMessageEncoding(response);
     macp(request, response);
   });
+  // Each connection's per-call garbage dies young (see @macp/node-http2).
+  installStreamTables(server);
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session: http2.ServerHttp2Session) => {
     sessions.add(session);
