@@ -19,6 +19,7 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import type { RuntimeLogger } from "@macp/core";
+import { linkSignals } from "@macp/core/wire";
 import { type ConnectionTracker, connectionOf } from "./connection-tracker.js";
 import type { NodeRequestListener } from "./plaintext-server.js";
 
@@ -102,24 +103,25 @@ export function createGuardedNodeHandler(options: GuardedNodeHandlerOptions): No
     }
     onResponseStart(response, endPhase);
     if (kind === "server_streaming") request.once("end", endPhase);
+    // Waiting for a slot ends on a timeout, the client leaving, or shutdown.
+    // Linked by hand and let go once admission is decided: the shutdown signal
+    // outlives every call, and AbortSignal.any would leave a reference on it
+    // per call for good (Node 20).
+    const waiting =
+      kind === "bidi_streaming"
+        ? undefined
+        : linkSignals(expiry.signal, gone.signal, options.shutdownSignal);
     response.once("close", () => {
       gone.abort();
       endPhase();
     });
 
-    const shutdown = options.shutdownSignal;
     const admitted =
-      kind === "bidi_streaming"
+      waiting === undefined
         ? Promise.resolve(undefined)
-        : options.connections.admit(
-            connection,
-            AbortSignal.any(
-              shutdown === undefined
-                ? [expiry.signal, gone.signal]
-                : [expiry.signal, gone.signal, shutdown],
-            ),
-          );
+        : options.connections.admit(connection, waiting.signal);
     void admitted.then((slot) => {
+      waiting?.dispose();
       if (phaseOver) slot?.();
       else release = slot;
       if (gone.signal.aborted) return;
@@ -137,10 +139,11 @@ export function createGuardedNodeHandler(options: GuardedNodeHandlerOptions): No
         response.end();
         return;
       }
+      const handlerSignal = linkSignals(universalRequest.signal, expiry.signal);
       const guarded: UniversalServerRequest = {
         ...universalRequest,
         body: failWhenAborted(universalRequest.body, expiry.signal),
-        signal: AbortSignal.any([universalRequest.signal, expiry.signal]),
+        signal: handlerSignal.signal,
       };
       handler(guarded)
         .then((answer) =>
@@ -153,7 +156,8 @@ export function createGuardedNodeHandler(options: GuardedNodeHandlerOptions): No
             `handler for rpc ${handler.method.name} of ${handler.service.typeName} failed`,
             { error: reason },
           );
-        });
+        })
+        .finally(handlerSignal.dispose);
     });
   };
 }
