@@ -59,6 +59,7 @@ describe("refused values", () => {
       'soak: --disk-retention must be a whole number, not "1.5"',
     ],
     ["soak", SOAK, ["--store", "s3"], 'soak: --store must be file or memory, not "s3"'],
+    ["soak", SOAK, ["--listener", "udp"], 'soak: --listener must be grpc or connect, not "udp"'],
   ])("%s %j", async (_program, cli, args, message) => {
     const { code, stdout, stderr } = await run(cli, args);
     expect(code).toBe(2);

@@ -5,13 +5,14 @@
 
 import { readCommandLine, stringOptions } from "../command-line.js";
 import { compareHeapSnapshots } from "./compare-heap-snapshots.js";
-import { formatSoak, runSoak, type SoakStore } from "./run-soak.js";
+import { formatSoak, runSoak, type SoakListener, type SoakStore } from "./run-soak.js";
 
 const USAGE = `usage: npm run soak -- [options]
 
   --minutes <n>          measured run after warm-up (default 4)
   --warmup <n>           warm-up minutes (default 2)
   --store file|memory    the runtime's store (default file)
+  --listener grpc|connect  the listener the load goes to, over gRPC (default grpc)
   --rate <n>             messages per second (default 200)
   --retention <secs>     MACP_SESSION_RETENTION_SECS (default 60)
   --disk-retention <secs>  MACP_SESSION_DISK_RETENTION_SECS, 0 keeps logs (default: --retention)
@@ -29,6 +30,7 @@ const { values, commandLine } = readCommandLine(
     "minutes",
     "warmup",
     "store",
+    "listener",
     "rate",
     "retention",
     "disk-retention",
@@ -51,10 +53,16 @@ if (store !== "file" && store !== "memory") {
   commandLine.refuse(`--store must be file or memory, not ${JSON.stringify(store)}`);
 }
 
+const listener = values.listener ?? "grpc";
+if (listener !== "grpc" && listener !== "connect") {
+  commandLine.refuse(`--listener must be grpc or connect, not ${JSON.stringify(listener)}`);
+}
+
 const result = await runSoak({
   minutes: positive("minutes", values.minutes),
   warmupMinutes: positive("warmup", values.warmup),
   store: store as SoakStore,
+  listener: listener as SoakListener,
   rate: positive("rate", values.rate),
   retentionSecs: positive("retention", values.retention),
   diskRetentionSecs: commandLine.number("disk-retention", values["disk-retention"], {

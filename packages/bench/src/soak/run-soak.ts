@@ -17,6 +17,8 @@ import { decisionLifecycle, sessionIdFor } from "../traffic.js";
 import type { FromSoakServer, ToSoakServer } from "./soak-wire.js";
 
 export type SoakStore = "file" | "memory";
+/** The runtime's listener the load goes to, over gRPC either way. */
+export type SoakListener = "grpc" | "connect";
 
 export interface SoakOptions {
   /** Length of the run. Default 4 minutes. */
@@ -25,6 +27,12 @@ export interface SoakOptions {
   readonly warmupMinutes?: number;
   /** `file` (MACP_DATA_DIR in a temporary directory) or `memory` (MACP_MEMORY_ONLY). Default file. */
   readonly store?: SoakStore;
+  /**
+   * `grpc`: the gRPC listener (MACP_BIND_ADDR, @grpc/grpc-js); `connect`: the
+   * Connect listener (MACP_HTTP_BIND_ADDR, Connect on node:http2), which
+   * browsers use. Default grpc.
+   */
+  readonly listener?: SoakListener;
   /** Accepted messages per second over all sessions. Default 200. */
   readonly rate?: number;
   /** MACP_SESSION_RETENTION_SECS. Default 60. */
@@ -140,6 +148,7 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
     minutes: options.minutes ?? 4,
     warmupMinutes: options.warmupMinutes ?? 2,
     store: options.store ?? "file",
+    listener: options.listener ?? "grpc",
     rate: options.rate ?? 200,
     retentionSecs: options.retentionSecs ?? 60,
     diskRetentionSecs: options.diskRetentionSecs ?? options.retentionSecs ?? 60,
@@ -174,8 +183,12 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
   // Set when the run ends early (the server died): the workers stop sending.
   let stopped = false;
   try {
-    const url = await nextMessage(server, (m) => (m.type === "listening" ? m.url : undefined));
-    log(`server ${url}: ${settings.store} store, retention ${describeRetention(settings)}`);
+    const listening = await nextMessage(server, (m) => (m.type === "listening" ? m : undefined));
+    const url = settings.listener === "connect" ? listening.httpUrl : listening.url;
+    if (url === undefined) throw new Error("the soak server has no Connect listener");
+    log(
+      `server ${url} (${settings.listener} listener): ${settings.store} store, retention ${describeRetention(settings)}`,
+    );
     sessionManager = new Http2SessionManager(url);
     const client = createClient(
       MACPRuntimeService,
@@ -293,7 +306,8 @@ export async function runSoak(options: SoakOptions = {}): Promise<SoakResult> {
 export function formatSoak(result: SoakResult): string[] {
   const { settings } = result;
   const lines = [
-    `soak: ${settings.minutes} min, ${settings.store} store, ${settings.rate} msg/s of whole decision sessions ` +
+    `soak: ${settings.minutes} min, ${settings.store} store, ${settings.listener} listener, ` +
+      `${settings.rate} msg/s of whole decision sessions ` +
       `(9 messages each), retention ${describeRetention(settings)}, sweep every ${settings.cleanupSecs} s`,
     "minute   RSS MB   heapTotal MB   heapUsed MB   external MB   accepted",
   ];

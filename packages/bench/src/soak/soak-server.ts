@@ -24,7 +24,7 @@ if (!loaded.ok) {
   process.exit(1);
 }
 const running = await startRuntime(loaded.config);
-reply({ type: "listening", url: running.url });
+reply({ type: "listening", url: running.url, httpUrl: running.httpUrl });
 
 // A driver that dies must not leave its server running.
 process.on("disconnect", () => {

@@ -6,7 +6,13 @@ export type ToSoakServer =
   | { readonly type: "stop" };
 
 export type FromSoakServer =
-  | { readonly type: "listening"; readonly url: string }
+  | {
+      readonly type: "listening";
+      /** The gRPC listener (MACP_BIND_ADDR). */
+      readonly url: string;
+      /** The Connect listener (MACP_HTTP_BIND_ADDR), when on. */
+      readonly httpUrl: string | undefined;
+    }
   | { readonly type: "error"; readonly message: string }
   | {
       readonly type: "sample";
